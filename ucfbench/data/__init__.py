@@ -1,0 +1,1 @@
+"""Datasets, split protocols, video reading, sampling and the feature cache."""

@@ -1,0 +1,1 @@
+"""Metric files, reports and plots."""

@@ -1,0 +1,46 @@
+"""Metrics computed from a run's test predictions (the numbers written to files)."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
+
+
+def summary_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """top-1, top-5 and mean class accuracy of (N, C) probabilities, as fractions."""
+    c = probs.shape[1]
+    return {
+        "top1": multiclass_accuracy(probs, labels, c, top_k=1, average="micro").item(),
+        "top5": multiclass_accuracy(probs, labels, c, top_k=min(5, c), average="micro").item(),
+        "mean_class_acc": multiclass_accuracy(probs, labels, c, top_k=1, average="macro").item(),
+    }
+
+
+def confusion_matrix(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(C, C) counts: row = true class, column = predicted class."""
+    return multiclass_confusion_matrix(probs, labels, probs.shape[1])
+
+
+def within_pair_accuracy(
+    probs: torch.Tensor, labels: torch.Tensor, classes: list[str], pairs: list[dict]
+) -> dict[str, dict]:
+    """Accuracy within each class pair: on the pair's videos, argmax over the pair's two classes.
+
+    Chance is 0.5, and an order-blind model stays there on time-reversed pairs.
+
+    Returns:
+        ``{"A/B": {"kind": ..., "acc": ..., "videos": n}}`` for every pair with test videos.
+    """
+    index = {name: i for i, name in enumerate(classes)}
+    out = {}
+    for pair in pairs:
+        a, b = (index[name] for name in pair["classes"])
+        on_pair = (labels == a) | (labels == b)
+        if not on_pair.any():
+            continue
+        pick_b = probs[on_pair, b] > probs[on_pair, a]
+        correct = torch.where(pick_b, labels[on_pair] == b, labels[on_pair] == a)
+        out["/".join(pair["classes"])] = {
+            "kind": pair["kind"], "acc": correct.float().mean().item(), "videos": int(on_pair.sum())
+        }
+    return out

@@ -1,0 +1,1 @@
+"""Frozen-backbone per-frame features: the backbone, the cache, and its extraction."""

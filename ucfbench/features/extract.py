@@ -1,0 +1,117 @@
+"""Fill a feature cache by running the frozen backbone through ``Trainer.predict``.
+
+Running through Lightning gives mixed precision on a GPU and sharding across devices (DDP)
+for free; a prediction writer stores each finished batch in the cache, so extraction can be
+killed at any point and resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
+from torch.utils.data import DataLoader
+
+from ucfbench.data.base import ActionDataset
+from ucfbench.data.datasets import ClipDataset
+from ucfbench.data.transforms import frames_to_input
+from ucfbench.data.types import Batch
+from ucfbench.features.backbone import FrameEncoder
+from ucfbench.features.cache import FeatureCache, FeatureSpec
+
+log = logging.getLogger(__name__)
+
+
+class FeatureExtractor(L.LightningModule):
+    """Wraps the frozen encoder for ``Trainer.predict``: uint8 clips -> (B, T, D) features."""
+
+    def __init__(self, encoder: FrameEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        x = frames_to_input(frames.flatten(0, 1))  # (B*T, 3, H, W)
+        return self.encoder(x).view(b, t, -1)  # (B, T, D)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        feats = self(batch["x"])
+        return {"features": feats.half().cpu(), "lengths": batch["lengths"].cpu(), "row": batch["index"].cpu()}
+
+
+class CacheWriter(BasePredictionWriter):
+    """Writes each predicted batch into the cache as soon as it is done."""
+
+    def __init__(self, cache: FeatureCache) -> None:
+        super().__init__(write_interval="batch")
+        self.cache = cache
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # One process allocates the entry; the others open it only after it exists.
+        if trainer.is_global_zero:
+            self.cache.create()
+        trainer.strategy.barrier("feature-cache-created")
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
+        self.cache.write(prediction["row"].numpy(), prediction["features"].numpy(), prediction["lengths"].numpy())
+
+
+def default_precision() -> str:
+    """Mixed precision where a GPU runs the backbone, full precision on CPU."""
+    if not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def feature_cache(dataset: ActionDataset, spec: FeatureSpec, *, root: str | Path, dim: int) -> FeatureCache:
+    """The cache entry for ``dataset`` under ``spec`` (not yet created or filled)."""
+    return FeatureCache(root=root, spec=spec, dataset_name=dataset.name, records=dataset.records(),
+                        fingerprint=dataset.fingerprint(), dim=dim)
+
+
+def extract_features(
+    dataset: ActionDataset,
+    spec: FeatureSpec,
+    *,
+    root: str | Path,
+    batch_size: int = 8,
+    num_workers: int = 2,
+    accelerator: str = "auto",
+    devices: int | str = 1,
+    strategy: str = "auto",
+    precision: str | None = None,
+) -> FeatureCache:
+    """Make sure ``dataset``'s features under ``spec`` are cached; extract what is missing.
+
+    Returns the complete cache. Only pending rows are decoded, so a second call after an
+    interruption continues where the first stopped.
+    """
+    encoder = FrameEncoder(arch=spec.arch, weights=spec.weights, init_seed=spec.init_seed)
+    cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
+    if cache.is_complete():
+        log.info("Features cached: %s", cache.dir)
+        return cache
+    cache.create()
+    pending = cache.pending_rows()
+    n = len(cache.records)
+    log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
+    if len(pending):
+        clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in pending], sampler=spec.sampler,
+                            size=spec.size, backend=spec.backend, train=False, index=pending)
+        loader = DataLoader(clips, batch_size=batch_size, num_workers=num_workers, shuffle=False,
+                            pin_memory=torch.cuda.is_available(), persistent_workers=False)
+        trainer = L.Trainer(
+            accelerator=accelerator, devices=devices, strategy=strategy,
+            precision=precision or default_precision(), logger=False, enable_checkpointing=False,
+            callbacks=[CacheWriter(cache), RichProgressBar()], enable_model_summary=False,
+        )
+        trainer.predict(FeatureExtractor(encoder), dataloaders=loader, return_predictions=False)
+        if not trainer.is_global_zero:
+            return cache
+    cache.finalize()
+    log.info("Features complete: %s (%d x %d x %d float16)", cache.dir, *cache.shape)
+    return cache

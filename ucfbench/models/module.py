@@ -1,0 +1,114 @@
+"""The LightningModule shared by every model: loss, metrics, optimisation, test outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from ucfbench.data.types import Batch
+
+
+def classification_metrics(num_classes: int) -> MetricCollection:
+    """top-1, top-5 (video-level accuracy) and mean class accuracy."""
+    return MetricCollection({
+        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+        "mean_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
+    })
+
+
+class ActionClassifier(L.LightningModule):
+    """Trains any ``net(x, lengths) -> logits`` with cross-entropy and reports accuracy.
+
+    Args:
+        net: the network (a sequence head, or an end-to-end model).
+        optimizer: partial optimizer, completed with the trainable parameters.
+        scheduler: partial LR scheduler, completed with the optimizer (None: constant LR).
+        num_classes: number of classes.
+        class_names: stored in checkpoints so a trained model names its predictions.
+        label_smoothing: cross-entropy label smoothing.
+        scheduler_interval: step the scheduler every ``epoch`` or ``step``.
+    """
+
+    def __init__(
+        self,
+        *,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        num_classes: int,
+        class_names: list[str] | None = None,
+        label_smoothing: float = 0.0,
+        scheduler_interval: str = "epoch",
+    ) -> None:
+        super().__init__()
+        # The network and class names travel in the checkpoint as weights and `class_names`.
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "class_names"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        metrics = classification_metrics(num_classes)
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self._test_outputs: list[dict[str, torch.Tensor]] = []
+        self.test_outputs: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.net(x, lengths)
+
+    def _step(self, batch: Batch, metrics: MetricCollection, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch["x"], batch["lengths"])
+        loss = self.criterion(logits, batch["label"])
+        metrics.update(logits, batch["label"])
+        bs = batch["label"].shape[0]
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=bs)
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
+        return loss, logits
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, self.train_metrics, "train")[0]
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, self.val_metrics, "val")
+
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs = []
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        _, logits = self._step(batch, self.test_metrics, "test")
+        self._test_outputs.append({"probs": logits.float().softmax(-1), "label": batch["label"], "index": batch["index"]})
+
+    def on_test_epoch_end(self) -> None:
+        out = {k: torch.cat([o[k] for o in self._test_outputs]) for k in ("probs", "label", "index")}
+        if self.trainer.world_size > 1:  # DDP: gather every rank's videos
+            out = {k: self.all_gather(v).flatten(0, 1) for k, v in out.items()}
+        # Distributed samplers pad with repeats: keep the first copy of each video, in order.
+        order = torch.argsort(out["index"], stable=True)
+        out = {k: v[order] for k, v in out.items()}
+        keep = torch.ones_like(out["index"], dtype=torch.bool)
+        keep[1:] = out["index"][1:] != out["index"][:-1]
+        self.test_outputs = {k: v[keep].cpu() for k, v in out.items()}
+        self._test_outputs = []
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["class_names"] = self.class_names
+
+    def num_parameters(self) -> int:
+        """Parameters of the network (trainable or not), as reported in results."""
+        return sum(p.numel() for p in self.net.parameters())

@@ -1,0 +1,1 @@
+"""Glue between Hydra configs and the Lightning objects they describe."""
