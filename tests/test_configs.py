@@ -1,0 +1,45 @@
+"""Every config option composes into something instantiable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from tests.conftest import CONF, make_cfg
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_experiments_compose(experiment: str, tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, [f"experiment={experiment}"])
+    assert cfg.model.net._target_ and cfg.dataset._target_
+
+
+@pytest.mark.parametrize("debug", _options("debug"))
+def test_debug_configs_compose(debug: str, tmp_path: Path) -> None:
+    assert make_cfg(tmp_path, [f"debug={debug}"]).trainer
+
+
+@pytest.mark.parametrize("group", ["trainer", "logger", "callbacks", "features", "dataset", "data"])
+def test_every_option_composes(group: str, tmp_path: Path) -> None:
+    for option in _options(group):
+        cfg = make_cfg(tmp_path, [f"{group}={option}"])
+        assert group in cfg, option
+
+
+def test_synthetic_dataset_defaults_to_a_random_backbone(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path)
+    assert cfg.features.weights is None and cfg.features.size == cfg.dataset.spec.size
+    assert make_cfg(tmp_path, ["dataset=ucf101"]).features.weights == "IMAGENET1K_V1"
+
+
+def test_callbacks_and_trainer_instantiate(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, ["trainer=cpu"])
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
+    assert trainer.max_epochs == 20
