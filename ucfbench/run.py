@@ -22,22 +22,12 @@ from rich.table import Table
 
 from ucfbench.data.base import ActionDataset
 from ucfbench.eval.outputs import atomic_write, write_results
-from ucfbench.features.cache import FeatureCache, FeatureSpec
-from ucfbench.features.extract import extract_features
+from ucfbench.features.extract import extract_from_config
 from ucfbench.utils.builders import build_callbacks, build_loggers
 from ucfbench.utils.wandb import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()
-
-
-def prepare_features(dataset: ActionDataset, cfg: DictConfig) -> FeatureCache:
-    """Cache ``dataset``'s features as ``cfg`` (the ``features`` group) describes."""
-    spec = FeatureSpec(arch=cfg.arch, weights=cfg.weights, init_seed=cfg.init_seed, size=cfg.size,
-                       sampler=instantiate(cfg.sampler), backend=cfg.backend)
-    return extract_features(dataset, spec, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                            accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                            precision=cfg.precision)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -48,7 +38,7 @@ def train(cfg: DictConfig) -> dict:
 
     dataset: ActionDataset = instantiate(cfg.dataset)
     dataset.prepare()
-    cache = prepare_features(dataset, cfg.features)
+    cache = extract_from_config(dataset, cfg.features, on_bad_video=getattr(dataset, "on_bad_video", "error"))
 
     L.seed_everything(cfg.seed, workers=True)  # same init whether features were cached or not
     datamodule = instantiate(cfg.data, dataset=dataset, cache=cache)
@@ -91,9 +81,13 @@ def train(cfg: DictConfig) -> dict:
         "checkpoint": best,
         "features": {"arch": cache.spec.arch, "weights": cache.spec.weights, "cache": str(cache.dir)},
         "num_classes": dataset.num_classes,
+        "skipped": len(datamodule.skipped),
     }
+    if datamodule.skipped:
+        atomic_write(out_dir / "skipped.txt", "".join(f"{v}\n" for v in datamodule.skipped))
+        log.warning("%d unreadable video(s) skipped; listed in %s", len(datamodule.skipped), out_dir / "skipped.txt")
     out = model.test_outputs
-    test_records = dataset.subset("test")
+    test_records = datamodule.records["test"]
     metrics = write_results(out_dir, probs=out["probs"], labels=out["label"],
                             records=[test_records[i] for i in out["index"].tolist()],
                             classes=dataset.classes, pairs=dataset.pairs, info=info)

@@ -9,7 +9,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.datasets import FeatureDataset
-from ucfbench.features.cache import FeatureCache
+from ucfbench.data.types import VideoRecord
+from ucfbench.features.cache import UNREADABLE, FeatureCache
 
 
 class VideoDataModule(L.LightningDataModule):
@@ -39,6 +40,8 @@ class VideoDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.splits: dict[str, Dataset] = {}
+        self.records: dict[str, list[VideoRecord]] = {}  # per split, without skipped videos
+        self.skipped: list[str] = []  # videos left out as unreadable (dataset.on_bad_video=skip)
 
     @property
     def input_dim(self) -> int:
@@ -52,8 +55,13 @@ class VideoDataModule(L.LightningDataModule):
         if self.splits:
             return
         features, lengths = self.cache.load()
+        bad = set(np.flatnonzero(self.cache.state() == UNREADABLE).tolist())
         for name in ("train", "val", "test"):
             records = self.dataset.subset(name)
+            rows = self.cache.rows_of(records)
+            self.skipped += [r.relpath for r, row in zip(records, rows) if row in bad]
+            records = [r for r, row in zip(records, rows) if row not in bad]
+            self.records[name] = records
             self.splits[name] = FeatureDataset(
                 features=features, lengths=lengths, rows=self.cache.rows_of(records),
                 labels=np.array([r.label for r in records], dtype=np.int64),

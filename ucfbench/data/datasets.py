@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ucfbench.data.types import Batch, VideoRecord
-from ucfbench.data.video import read_frames
+from ucfbench.data.video import VideoDecodeError, read_frames
 
 
 class ClipDataset(Dataset):
@@ -23,6 +23,8 @@ class ClipDataset(Dataset):
         backend: decoding backend.
         train: draw random clips (per-worker RNG seeded by the DataLoader, so runs repeat).
         index: value of each sample's ``index`` (default: its position in ``records``).
+        on_bad_video: ``error`` raises :class:`VideoDecodeError` naming the file; ``skip`` returns
+            the sample with ``lengths == 0`` (and blank frames) so the caller can record it.
     """
 
     def __init__(
@@ -35,7 +37,10 @@ class ClipDataset(Dataset):
         backend: str = "auto",
         train: bool = False,
         index: np.ndarray | None = None,
+        on_bad_video: str = "error",
     ) -> None:
+        if on_bad_video not in ("error", "skip"):
+            raise ValueError(f"dataset.on_bad_video must be 'error' or 'skip', got {on_bad_video!r}")
         self.root = Path(root)
         self.records = records
         self.sampler = sampler
@@ -43,6 +48,7 @@ class ClipDataset(Dataset):
         self.backend = backend
         self.train = train
         self.index = np.arange(len(records)) if index is None else np.asarray(index)
+        self.on_bad_video = on_bad_video
 
     def __len__(self) -> int:
         return len(self.records)
@@ -51,7 +57,13 @@ class ClipDataset(Dataset):
         rec = self.records[i]
         # torch's RNG is seeded per worker from the loader's generator: reproducible randomness.
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()))) if self.train else None
-        frames, length = read_frames(rec.path(self.root), self.sampler, size=self.size, backend=self.backend, rng=rng)
+        try:
+            frames, length = read_frames(rec.path(self.root), self.sampler, size=self.size, backend=self.backend, rng=rng)
+        except (VideoDecodeError, FileNotFoundError):
+            if self.on_bad_video == "error":
+                raise
+            t = int(self.sampler.num_frames)
+            frames, length = np.zeros((t, self.size, self.size, 3), dtype=np.uint8), 0  # length 0 marks it bad
         return Batch(
             x=torch.from_numpy(frames),  # (T, H, W, 3) uint8
             lengths=torch.tensor(length),

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
 from torch.utils.data import DataLoader
 
@@ -57,7 +58,24 @@ class CacheWriter(BasePredictionWriter):
         trainer.strategy.barrier("feature-cache-created")
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        self.cache.write(prediction["row"].numpy(), prediction["features"].numpy(), prediction["lengths"].numpy())
+        rows, lengths = prediction["row"].numpy(), prediction["lengths"].numpy()
+        bad = lengths == 0  # videos skipped under on_bad_video=skip
+        if bad.any():
+            self.cache.mark_unreadable(rows[bad])
+        if (~bad).any():
+            self.cache.write(rows[~bad], prediction["features"].numpy()[~bad], lengths[~bad])
+
+
+def _check_unreadable(cache: FeatureCache, on_bad_video: str) -> None:
+    bad = cache.unreadable()
+    if bad and on_bad_video == "error":
+        shown = "\n  ".join(bad[:10])
+        raise RuntimeError(
+            f"{len(bad)} video(s) in feature cache {cache.dir} were skipped as unreadable by an earlier run "
+            f"with dataset.on_bad_video=skip:\n  {shown}\nFix or remove them, or run with dataset.on_bad_video=skip."
+        )
+    if bad:
+        log.warning("%d unreadable video(s) skipped, e.g. %s", len(bad), bad[0])
 
 
 def default_precision() -> str:
@@ -84,16 +102,20 @@ def extract_features(
     devices: int | str = 1,
     strategy: str = "auto",
     precision: str | None = None,
+    on_bad_video: str = "error",
 ) -> FeatureCache:
     """Make sure ``dataset``'s features under ``spec`` are cached; extract what is missing.
 
     Returns the complete cache. Only pending rows are decoded, so a second call after an
-    interruption continues where the first stopped.
+    interruption continues where the first stopped. A video that cannot be decoded stops the
+    extraction with its name (``on_bad_video="error"``, nothing is written for it) or is recorded
+    as unreadable in the cache (``"skip"``).
     """
     encoder = FrameEncoder(arch=spec.arch, weights=spec.weights, init_seed=spec.init_seed)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
     if cache.is_complete():
         log.info("Features cached: %s", cache.dir)
+        _check_unreadable(cache, on_bad_video)
         return cache
     cache.create()
     pending = cache.pending_rows()
@@ -101,7 +123,8 @@ def extract_features(
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
     if len(pending):
         clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in pending], sampler=spec.sampler,
-                            size=spec.size, backend=spec.backend, train=False, index=pending)
+                            size=spec.size, backend=spec.backend, train=False, index=pending,
+                            on_bad_video=on_bad_video)
         loader = DataLoader(clips, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                             pin_memory=torch.cuda.is_available(), persistent_workers=False)
         trainer = L.Trainer(
@@ -110,8 +133,19 @@ def extract_features(
             callbacks=[CacheWriter(cache), RichProgressBar()], enable_model_summary=False,
         )
         trainer.predict(FeatureExtractor(encoder), dataloaders=loader, return_predictions=False)
+        trainer.strategy.barrier("feature-extraction-done")  # every rank's rows are written
         if not trainer.is_global_zero:
             return cache
     cache.finalize()
+    _check_unreadable(cache, on_bad_video)
     log.info("Features complete: %s (%d x %d x %d float16)", cache.dir, *cache.shape)
     return cache
+
+
+def extract_from_config(dataset: ActionDataset, cfg, *, on_bad_video: str = "error") -> FeatureCache:
+    """:func:`extract_features` as the ``features`` config group describes it."""
+    spec = FeatureSpec(arch=cfg.arch, weights=cfg.weights, init_seed=cfg.init_seed, size=cfg.size,
+                       sampler=instantiate(cfg.sampler), backend=cfg.backend)
+    return extract_features(dataset, spec, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                            accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+                            precision=cfg.precision, on_bad_video=on_bad_video)

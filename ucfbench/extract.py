@@ -1,0 +1,30 @@
+"""Cache a dataset's features without training: ``python -m ucfbench.extract [features.devices=N]``.
+
+Useful ahead of a sweep, or to shard extraction of a large dataset over several devices
+(``features.devices=4 features.strategy=ddp``); every later run finds the features cached.
+"""
+
+from __future__ import annotations
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from rich.console import Console
+
+from ucfbench.features.extract import extract_from_config
+from ucfbench.utils.wandb import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    dataset = instantiate(cfg.dataset)
+    dataset.prepare()
+    cache = extract_from_config(dataset, cfg.features, on_bad_video=getattr(dataset, "on_bad_video", "error"))
+    if cache.is_complete():
+        Console().print(f"Features: {cache.dir}  ({cache.shape[0]} x {cache.shape[1]} x {cache.shape[2]} float16)")
+
+
+if __name__ == "__main__":
+    main()
