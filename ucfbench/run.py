@@ -38,7 +38,7 @@ def train(cfg: DictConfig) -> dict:
 
     dataset: ActionDataset = instantiate(cfg.dataset)
     dataset.prepare()
-    cache = extract_from_config(dataset, cfg.features, on_bad_video=getattr(dataset, "on_bad_video", "error"))
+    cache = extract_from_config(dataset, cfg.features, on_bad_video=dataset.on_bad_video)
 
     L.seed_everything(cfg.seed, workers=True)  # same init whether features were cached or not
     datamodule = instantiate(cfg.data, dataset=dataset, cache=cache)

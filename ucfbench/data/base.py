@@ -1,42 +1,182 @@
-"""The contract every dataset implements: classes, one protocol's train / val / test lists."""
+"""The contract every dataset implements: classes, one protocol's train / val / test lists.
+
+Also the helpers the readers share: fraction hold-outs by group or by clip, and the checks of
+``dataset.root`` that turn a wrong path into an error saying which path to use instead.
+"""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
 from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from ucfbench.data.splits import assert_disjoint, holdout_groups
 from ucfbench.data.types import VideoRecord
 
 SUBSETS = ("train", "val", "test")
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 
 
 class DatasetError(RuntimeError):
     """The dataset on disk does not match what its configuration expects."""
 
 
+# -- split helpers -------------------------------------------------------------------------
+def holdout_fraction(
+    records: Sequence[VideoRecord],
+    *,
+    fraction: float,
+    seed: int = 0,
+    key: Callable[[VideoRecord], Hashable] | None = None,
+) -> tuple[list[VideoRecord], list[VideoRecord]]:
+    """Split ``records`` into (kept, held_out), holding out about ``fraction`` of every class.
+
+    Records with the same ``key`` (default: the video itself, i.e. a stratified split over clips)
+    always land on the same side. Units are visited in a seeded random order, twice: the first pass
+    holds out those that take no class past its share, the second those that still bring their
+    classes' held-out counts closer to ``fraction`` of each class. Every class ends near its share
+    (rounded to the nearest video for clip-level splits, to whole groups otherwise).
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    key = key or (lambda r: r.relpath)
+    units: dict[Hashable, Counter] = {}
+    for r in records:
+        units.setdefault(key(r), Counter())[r.label] += 1
+    target = {c: fraction * n for c, n in Counter(r.label for r in records).items()}
+    names = sorted(units, key=str)
+    held_count: Counter = Counter()
+    held: set[Hashable] = set()
+    order = np.random.default_rng(seed).permutation(len(names))
+    for fits_only in (True, False):  # first units that overshoot no class, then the nearest rounding
+        for j in order:
+            counts = units[names[j]]
+            if names[j] in held or (fits_only and any(held_count[c] + k > target[c] for c, k in counts.items())):
+                continue
+            gain = sum(abs(held_count[c] + k - target[c]) - abs(held_count[c] - target[c]) for c, k in counts.items())
+            if gain < 0:
+                held.add(names[j])
+                held_count.update(counts)
+    kept = [r for r in records if key(r) not in held]
+    return kept, [r for r in records if key(r) in held]
+
+
+# -- file-system helpers -------------------------------------------------------------------
+def is_video(name: str) -> bool:
+    return not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _has_videos(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.is_file() and is_video(e.name) for e in entries)
+    except OSError:
+        return False
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def check_root(root: Path, *, name: str, classes: Sequence[str] | None = None) -> None:
+    """Raise :class:`DatasetError` unless ``root`` holds class folders (those in ``classes`` if given).
+
+    Recognises the usual mistakes and names the path to use instead: ``root`` one level too high
+    (it holds ``UCF-101/``, ``UCF50/``, ``hmdb51/``, ... with the class folders inside), one level
+    too low (``root`` is itself a class folder), and HMDB51's per-class ``.rar`` files left packed.
+    """
+    if not root.is_dir():
+        raise DatasetError(f"dataset.root {root} does not exist; set dataset.root=<the folder holding the "
+                           f"{name} class folders>")
+
+    def holds_classes(folder: Path) -> bool:
+        if classes is not None:
+            return any((folder / c).is_dir() for c in classes)
+        return any(_has_videos(d) for d in _subdirs(folder))
+
+    if holds_classes(root):
+        return
+    inner = [d for d in _subdirs(root) if holds_classes(d)]
+    if inner:
+        raise DatasetError(
+            f"dataset.root {root} holds no {name} class folders, but {inner[0]} does: the root is one "
+            f"level too high; set dataset.root={inner[0]}"
+        )
+    if _has_videos(root):
+        raise DatasetError(
+            f"dataset.root {root} holds videos itself: it looks like a single class folder; set "
+            f"dataset.root={root.parent} (the folder holding one folder per class)"
+        )
+    if any(p.suffix.lower() == ".rar" for p in root.iterdir()):
+        raise DatasetError(f"dataset.root {root} holds .rar archives but no class folders; extract each "
+                           "archive there (`for f in *.rar; do unrar x \"$f\"; done`)")
+    what = f"none of the {len(classes)} class folders the split files name" if classes is not None \
+        else "no class folders with videos"
+    raise DatasetError(f"dataset.root {root} has {what}; set dataset.root=<the folder holding the {name} "
+                       "class folders>")
+
+
+def check_class_folders(root: Path, classes: Sequence[str], *, source: Path) -> None:
+    """Raise when ``source`` (a class list) and the folders under ``root`` disagree on names.
+
+    Class folders that are merely absent are left to the missing-file check (a partial copy);
+    absent ones *plus* folders the list does not name mean the list belongs to another dataset or
+    a folder was renamed.
+    """
+    absent = [c for c in classes if not (root / c).is_dir()]
+    known = set(classes)
+    extra = [d.name for d in _subdirs(root) if d.name not in known and _has_videos(d)]
+    if absent and extra:
+        raise DatasetError(
+            f"{source} does not match the class folders of {root}: it names {len(absent)} folder(s) that "
+            f"are not there ({', '.join(absent[:5])}{', ...' if len(absent) > 5 else ''}) while "
+            f"{len(extra)} folder(s) on disk are not in it ({', '.join(extra[:5])}"
+            f"{', ...' if len(extra) > 5 else ''}). Rename the folders to match, or point "
+            "dataset.splits_dir at the split files of this dataset."
+        )
+
+
 class ActionDataset(ABC):
     """A labelled video dataset under one evaluation protocol.
 
-    Subclasses parse their split files in :meth:`_load`; validation is carved out of the
-    training videos by group here, so no protocol ever selects or early-stops on test.
+    Subclasses parse their split files (or list their folders) in :meth:`_load`; validation is
+    carved out of the training videos here (by group, unless the protocol is leaky), so no
+    protocol ever selects or early-stops on test. Indexing never opens a video and never raises
+    on missing files: :meth:`missing_files` lists them and :meth:`prepare` refuses to go on.
 
     Args:
         root: folder that holds the class folders.
         val_groups: group numbers of the training split held out for validation.
-        seed: chooses the validation groups.
+        seed: chooses the validation videos.
+        on_bad_video: what extraction does with a video that cannot be decoded: ``error`` stops
+            with its name before anything is written for it; ``skip`` leaves it out and records it.
+        val_fraction: share of each training class held out for validation where it is carved by
+            fraction (leaky protocols, datasets without UCF group numbers).
     """
 
     name: str = "dataset"
     leaky: bool = False  # True where clips of one group can land in both train and test
 
-    def __init__(self, *, root: str | Path, val_groups: int = 2, seed: int = 0) -> None:
+    def __init__(
+        self, *, root: str | Path, val_groups: int = 2, seed: int = 0, val_fraction: float = 0.1,
+        on_bad_video: str = "error",
+    ) -> None:
+        if on_bad_video not in ("error", "skip"):
+            raise ValueError(f"dataset.on_bad_video must be 'error' or 'skip', got {on_bad_video!r}")
+        self.on_bad_video = on_bad_video
         self.root = Path(root).expanduser().resolve()
         self.val_groups = val_groups
         self.seed = seed
+        self.val_fraction = val_fraction
 
     # -- to implement ---------------------------------------------------------------------
     @abstractmethod
@@ -47,6 +187,22 @@ class ActionDataset(ABC):
     @abstractmethod
     def split_name(self) -> str:
         """Name of the protocol instance, e.g. ``split1`` or ``fold03``."""
+
+    # -- may override ---------------------------------------------------------------------
+    @property
+    def grouped(self) -> bool:
+        """Whether the protocol keeps every group on one side (checked on every split)."""
+        return not self.leaky
+
+    def _split_val(self, train: list[VideoRecord]) -> tuple[list[VideoRecord], list[VideoRecord]]:
+        """Carve (train, val) out of the training videos: by group, or over clips if not grouped."""
+        if not self.grouped:
+            return holdout_fraction(train, fraction=self.val_fraction, seed=self.seed)
+        return holdout_groups(train, num_groups=self.val_groups, seed=self.seed)
+
+    def folds(self) -> list[ActionDataset]:
+        """Every instance of this protocol (3 official splits, 25 folds, ...); empty if just one."""
+        return []
 
     # -- shared behaviour -----------------------------------------------------------------
     def prepare(self) -> None:
@@ -61,13 +217,25 @@ class ActionDataset(ABC):
                 f"`python -m ucfbench.data.check dataset={self.name} dataset.root=...`."
             )
 
+    def variant(self, **attrs: object) -> ActionDataset:
+        """A copy with ``attrs`` changed (e.g. another fold) that re-indexes; file listings are shared."""
+        other = copy.copy(self)
+        other.__dict__.pop("_index", None)
+        for k, v in attrs.items():
+            setattr(other, k, v)
+        return other
+
     @cached_property
     def _index(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
         classes, subsets = self._load()
+        for name in ("train", "test"):
+            if not subsets.get(name):
+                raise DatasetError(f"{self.name} ({self.split_name}) has no {name} videos under {self.root}; "
+                                   "check dataset.root and the protocol settings")
         if "val" not in subsets:
-            train, val = holdout_groups(subsets["train"], num_groups=self.val_groups, seed=self.seed)
+            train, val = self._split_val(subsets["train"])
             subsets = {"train": train, "val": val, "test": subsets["test"]}
-        assert_disjoint(subsets, by_group=not self.leaky)
+        assert_disjoint(subsets, by_group=self.grouped)
         return classes, subsets
 
     @property

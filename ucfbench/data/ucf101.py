@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError
+from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root
 from ucfbench.data.splits import parse_ucf_name
 from ucfbench.data.types import VideoRecord
 
@@ -13,7 +13,7 @@ SPLIT_DIR_NAMES = ("ucfTrainTestlist", "UCF101TrainTestSplits-RecognitionTask/uc
 
 def _read_lines(path: Path) -> list[str]:
     # The official lists have CRLF line endings and a trailing blank line.
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_class_ind(path: Path) -> list[str]:
@@ -36,24 +36,31 @@ def read_split_list(path: Path, classes: list[str]) -> list[VideoRecord]:
     where present, must agree with it.
     """
     index = {name: i for i, name in enumerate(classes)}
-    records = []
+    records, seen = [], set()
     for n, line in enumerate(_read_lines(path), 1):
         relpath, *label = line.split()
         relpath = relpath.replace("\\", "/")
-        folder = relpath.split("/", 1)[0]
+        folder = relpath.split("/", 1)[0] if "/" in relpath else ""
         if folder not in index:
             raise DatasetError(
                 f"{path}:{n}: class folder {folder!r} of {relpath!r} is not in classInd.txt; "
-                "the split files do not belong to this dataset"
+                "the split files do not belong to this dataset (check dataset.splits_dir)"
             )
-        if label and int(label[0]) - 1 != index[folder]:
+        if label and (len(label) != 1 or not label[0].isdigit() or int(label[0]) - 1 != index[folder]):
             raise DatasetError(
-                f"{path}:{n}: label {label[0]} of {relpath!r} disagrees with classInd.txt "
+                f"{path}:{n}: label {' '.join(label)!r} of {relpath!r} disagrees with classInd.txt "
                 f"({folder} = {index[folder] + 1})"
             )
         parsed = parse_ucf_name(relpath)
-        group, clip = (parsed[1], parsed[2]) if parsed else (-1, -1)
-        records.append(VideoRecord(relpath=relpath, label=index[folder], group=group, clip=clip))
+        if parsed is None:  # the group decides the split and validation: it must be known
+            raise DatasetError(
+                f"{path}:{n}: {relpath!r} is not a UCF name (v_<Class>_gNN_cMM.<ext>), so its group is "
+                "unknown; fix the list, or use dataset=folder for other layouts"
+            )
+        if relpath in seen:
+            raise DatasetError(f"{path}:{n}: {relpath!r} is listed twice")
+        seen.add(relpath)
+        records.append(VideoRecord(relpath=relpath, label=index[folder], group=parsed[1], clip=parsed[2]))
     return records
 
 
@@ -79,8 +86,9 @@ class UCF101(ActionDataset):
         splits_dir: str | Path | None = None,
         val_groups: int = 3,
         seed: int = 0,
+        on_bad_video: str = "error",
     ) -> None:
-        super().__init__(root=root, val_groups=val_groups, seed=seed)
+        super().__init__(root=root, val_groups=val_groups, seed=seed, on_bad_video=on_bad_video)
         if split not in (1, 2, 3):
             raise ValueError(f"dataset.split must be 1, 2 or 3, got {split}")
         self.split = split
@@ -107,11 +115,20 @@ class UCF101(ActionDataset):
             "set dataset.splits_dir to the folder that holds classInd.txt."
         )
 
+    def folds(self) -> list[ActionDataset]:
+        return [self.variant(split=k) for k in (1, 2, 3)]
+
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
         if not self.root.is_dir():
             raise DatasetError(f"dataset.root {self.root} does not exist; set dataset.root=...")
-        folder = self.find_splits_dir()
+        try:
+            folder = self.find_splits_dir()
+        except DatasetError:
+            check_root(self.root, name=self.name)  # a root one level off says so more precisely
+            raise
         classes = read_class_ind(folder / "classInd.txt")
+        check_root(self.root, name=self.name, classes=classes)
+        check_class_folders(self.root, classes, source=folder / "classInd.txt")
         subsets = {}
         for subset, stem in (("train", "trainlist"), ("test", "testlist")):
             path = folder / f"{stem}{self.split:02d}.txt"
