@@ -9,6 +9,9 @@ Hydra run directory.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ucfbench.data.base import ActionDataset
+from ucfbench.data.datasets import feature_stats
 from ucfbench.eval.outputs import atomic_write, write_results
 from ucfbench.features.extract import extract_from_config
 from ucfbench.utils.builders import build_callbacks, build_loggers
@@ -30,20 +34,48 @@ log = logging.getLogger("ucfbench")
 register_resolvers()
 
 
+def launch_rank() -> int:
+    """This process's DDP rank as its launcher set it in the environment; 0 for a plain start.
+
+    Lightning starts ranks 1.. of a one-node job by re-running this command from rank 0's
+    ``trainer.fit`` (``LOCAL_RANK`` set); srun and torchrun start every rank at once.
+    """
+    return max(int(os.environ.get(k) or 0) for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID"))
+
+
+def _extract_in_subprocess(out_dir: Path) -> None:
+    """Multi-device extraction as its own ``ucfbench.extract`` job: its DDP ranks (which re-run that
+    command) stop after extraction, and this process's environment never joins their process group."""
+    cmd = [sys.executable, "-m", "ucfbench.extract", *HydraConfig.get().overrides.task,
+           f"hydra.run.dir={out_dir / 'extract'}", "hydra.output_subdir=null"]
+    subprocess.run(cmd, check=True)
+
+
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
-    atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    rank_zero = launch_rank() == 0  # the other DDP ranks write, generate and extract nothing
+    if rank_zero:
+        atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
 
     dataset: ActionDataset = instantiate(cfg.dataset)
-    dataset.prepare()
+    if rank_zero:
+        dataset.prepare()
+        if cfg.features.devices != 1:
+            _extract_in_subprocess(out_dir)
+    # Extraction runs before the trainer, on features.devices. Lightning starts the other DDP ranks
+    # in trainer.fit, after rank 0 cached the features, so for them this only opens the cache.
     cache = extract_from_config(dataset, cfg.features, on_bad_video=dataset.on_bad_video)
 
     L.seed_everything(cfg.seed, workers=True)  # same init whether features were cached or not
     datamodule = instantiate(cfg.data, dataset=dataset, cache=cache)
     net = instantiate(cfg.model.net, input_dim=cache.dim, num_classes=dataset.num_classes)
-    model = instantiate(cfg.model, net=net, num_classes=dataset.num_classes, class_names=dataset.classes)
+    model = instantiate(cfg.model, net=net, num_classes=dataset.num_classes, class_names=dataset.classes,
+                        input_dim=cache.dim)
+    datamodule.setup("fit")
+    features, lengths = cache.load()
+    model.set_input_stats(*feature_stats(features, cache.rows_of(datamodule.records["train"]), lengths))
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)

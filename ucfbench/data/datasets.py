@@ -95,3 +95,20 @@ class FeatureDataset(Dataset):
     def __getitem__(self, i: int) -> Batch:
         x = torch.from_numpy(np.asarray(self.features[self.rows[i]], dtype=np.float32))  # (T, D)
         return Batch(x=x, lengths=self.lengths[i], label=self.labels[i], index=torch.tensor(i))
+
+
+def feature_stats(features: np.ndarray, rows: np.ndarray, lengths: np.ndarray, *, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and std over the valid steps of ``rows`` of a (N, T, D) array."""
+    d = features.shape[-1]
+    total, total_sq, count = np.zeros(d), np.zeros(d), 0
+    for start in range(0, len(rows), chunk):
+        batch = rows[start : start + chunk]
+        x = np.asarray(features[np.sort(batch)], dtype=np.float64)  # (b, T, D)
+        valid = np.arange(x.shape[1])[None, :] < lengths[np.sort(batch)][:, None]  # (b, T)
+        x = x[valid]  # (n, D)
+        total += x.sum(0)
+        total_sq += (x * x).sum(0)
+        count += len(x)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean * mean, 0.0))
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()

@@ -33,6 +33,12 @@ class ActionClassifier(L.LightningModule):
         class_names: stored in checkpoints so a trained model names its predictions.
         label_smoothing: cross-entropy label smoothing.
         scheduler_interval: step the scheduler every ``epoch`` or ``step``.
+        input_dim: feature size D (needed for ``input_norm``).
+        input_norm: ``standardize`` subtracts the training split's per-dimension mean and divides
+            by its std before the network (set by :meth:`set_input_stats`, saved in checkpoints);
+            ``none`` feeds inputs as they are. Frozen-backbone features vary far more between
+            videos than over time within one, and standardising brings the temporal signal into
+            a range the heads can learn from.
     """
 
     def __init__(
@@ -45,6 +51,8 @@ class ActionClassifier(L.LightningModule):
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
         scheduler_interval: str = "epoch",
+        input_dim: int | None = None,
+        input_norm: str = "none",
     ) -> None:
         super().__init__()
         # The network and class names travel in the checkpoint as weights and `class_names`.
@@ -54,6 +62,13 @@ class ActionClassifier(L.LightningModule):
         self.scheduler_factory = scheduler
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        if input_norm not in ("none", "standardize"):
+            raise ValueError(f"model.input_norm must be 'none' or 'standardize', got {input_norm!r}")
+        self.input_norm = input_norm
+        if input_norm == "standardize":
+            assert input_dim, "input_norm=standardize needs input_dim"
+            self.register_buffer("input_mean", torch.zeros(input_dim))
+            self.register_buffer("input_std", torch.ones(input_dim))
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
@@ -61,7 +76,15 @@ class ActionClassifier(L.LightningModule):
         self._test_outputs: list[dict[str, torch.Tensor]] = []
         self.test_outputs: dict[str, torch.Tensor] = {}
 
+    def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-dimension (D,) statistics of the training inputs, for ``input_norm=standardize``."""
+        if self.input_norm == "standardize":
+            self.input_mean.copy_(mean)
+            self.input_std.copy_(std.clamp_min(1e-6))
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.input_norm == "standardize":
+            x = (x - self.input_mean) / self.input_std  # (B, T, D), per-step: padding stays inert
         return self.net(x, lengths)
 
     def _step(self, batch: Batch, metrics: MetricCollection, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
