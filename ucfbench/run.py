@@ -25,9 +25,10 @@ from rich.table import Table
 
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.datasets import feature_stats
-from ucfbench.eval.outputs import atomic_write, write_results
+from ucfbench.eval.outputs import write_results
 from ucfbench.features.extract import extract_from_config
 from ucfbench.utils.builders import build_callbacks, build_loggers
+from ucfbench.utils.io import atomic_write
 from ucfbench.utils.wandb import register_resolvers
 
 log = logging.getLogger("ucfbench")

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from ucfbench.eval.outputs import atomic_write
+from ucfbench.utils.io import atomic_write
 
 
 class HistoryWriter(Callback):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +16,7 @@ import torch
 
 from ucfbench.data.types import VideoRecord
 from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+from ucfbench.utils.io import atomic_write
 
 
 def _csv(rows: list[list]) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ucfbench.data.types import VideoRecord
+from ucfbench.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,6 @@ class FeatureSpec:
     def key(self, dataset_name: str, fingerprint: str) -> str:
         payload = {"format": CACHE_FORMAT, "dataset": dataset_name, "files": fingerprint, **self.as_dict()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 class FeatureCache:
@@ -185,7 +179,7 @@ class FeatureCache:
         if (state == PENDING).any():
             raise RuntimeError(f"feature cache {self.dir}: {int((state == PENDING).sum())} rows still pending")
         unreadable = [self.records[i].relpath for i in np.flatnonzero(state == UNREADABLE)]
-        _atomic_write_text(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2))
+        atomic_write(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2))
 
     # -- reading --------------------------------------------------------------------------
     def unreadable(self) -> list[str]:

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
