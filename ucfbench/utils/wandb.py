@@ -8,6 +8,8 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
+from ucfbench.utils.resolvers import amp_precision
+
 
 def wandb_is_configured() -> bool:
     """True when W&B credentials exist: ``WANDB_API_KEY`` or a ``wandb login`` netrc entry."""
@@ -29,5 +31,8 @@ def wandb_offline() -> bool:
 
 
 def register_resolvers() -> None:
+    """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``)."""
     if not OmegaConf.has_resolver("wandb_offline"):
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
+    if not OmegaConf.has_resolver("amp_precision"):
+        OmegaConf.register_new_resolver("amp_precision", amp_precision)

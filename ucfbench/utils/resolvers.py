@@ -1,0 +1,19 @@
+"""OmegaConf resolvers the configs use: ``${amp_precision:...}``."""
+
+from __future__ import annotations
+
+import torch
+
+
+def amp_precision(accelerator: str = "gpu") -> str:
+    """Lightning precision for a trainer on ``accelerator``: mixed precision on CUDA, full on CPU.
+
+    ``bf16-mixed`` where the GPU supports bfloat16 (no loss scaling needed), else ``16-mixed``;
+    ``32-true`` for ``accelerator=cpu`` (or ``auto`` without CUDA), where 16-bit AMP is not offered.
+    Resolved where the trainer is built, so a config composed on a login node is right on the GPU node.
+    """
+    if accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()):
+        return "32-true"
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "16-mixed"
