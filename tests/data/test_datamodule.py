@@ -133,18 +133,31 @@ def test_batches_on_the_device_are_not_copied_again() -> None:
         assert moved[key].device == device and moved[key].data_ptr() == value.data_ptr(), key
 
 
+def test_setup_before_the_trainer_keeps_the_gathered_split(tiny_features, tiny_dataset) -> None:
+    """run.py sets up before the trainer exists; Lightning's setup then reuses what was gathered."""
+    import lightning as L
+
+    cfg, cache = tiny_features
+    dm = instantiate(cfg.data, dataset=tiny_dataset, cache=cache)
+    dm.setup("fit")
+    features = dm.resident["train"]["features"]
+    dm.trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False)
+    dm.setup("fit")
+    assert dm.resident["train"]["features"] is features
+
+
 @pytest.mark.gpu
 def test_device_resident_on_cuda(tiny_features, tiny_dataset) -> None:
     import lightning as L
 
     cfg, cache = tiny_features
     dm = instantiate(cfg.data, dataset=tiny_dataset, cache=cache)
-    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False)
-    dm.trainer = trainer
-    dm.setup("fit")
+    dm.setup("fit")  # as run.py does, before the trainer: gathered into RAM
+    dm.trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False)
+    dm.setup("fit")  # Lightning's call: moved to the GPU
     batch = next(iter(dm.train_dataloader()))
     assert all(v.is_cuda for v in batch.values()) and batch["x"].dtype == torch.float32
-    assert dm.resident["train"]["features"].dtype == torch.float16
+    assert dm.resident["train"]["features"].is_cuda and dm.resident["train"]["features"].dtype == torch.float16
 
 
 def test_datamodule_accepts_string_booleans(tiny_features, tiny_dataset) -> None:

@@ -219,10 +219,20 @@ class VideoDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self._index_splits()
+        # Called again once a trainer is attached (run.py sets up before building it): splits
+        # gathered for another device move to the trainer's.
         for name in STAGE_SPLITS.get(stage or "", ("train", "val", "test")):
-            if name not in self.resident and self._keep_in_memory(name):
+            held = self.resident.get(name)
+            if held is not None and held["features"].device == self.device:
+                continue
+            if not self._keep_in_memory(name):
+                self.resident.pop(name, None)
+            elif held is None:
                 self.resident[name] = gather_split(self.splits[name], self.device)
                 log.info("%s split in %s memory: %d videos", name, self.device, len(self.splits[name]))
+            else:
+                self.resident[name] = {k: v.to(self.device) for k, v in held.items()}
+                log.info("%s split moved to %s memory", name, self.device)
 
     def _index_splits(self) -> None:
         features, lengths = self.cache.load()
