@@ -5,7 +5,7 @@ same random cached-feature-shaped data (float16 ``(N, T, D)``, e.g. 2048 videos 
 ``--dim 2048`` for ResNet-50 features), same batches (:class:`InMemoryLoader`, the loader
 ``VideoDataModule`` uses with ``data.device_resident``), same precision:
 
-* ``plain``: ``for batch in loader: forward, cross-entropy, backward, step``; nothing else.
+* ``plain``: ``for batch in loader: standardise, forward, cross-entropy, backward, step``; nothing else.
 * ``lightning``: the real ``ActionClassifier`` (its torchmetrics and ``self.log`` calls included)
   under a ``Trainer`` with logging, progress bar, checkpointing and model summary off.
 * ``lightning+callbacks``: the same with the suite's default callbacks (progress bar, checkpoint
@@ -15,14 +15,15 @@ same random cached-feature-shaped data (float16 ``(N, T, D)``, e.g. 2048 videos 
 
 Throughput is training samples per second over the epochs after the first (warm-up), from the
 wall clock and, since a shared machine's wall time wanders, also per CPU second of this process.
-Modes alternate over ``--repeats`` rounds; the best round of each figure counts.
+Modes alternate over ``--repeats`` rounds, in reverse order every other round (so a load that
+drifts during the run favours no mode); the best round of each figure counts.
 
     uv run python benchmarks/train_loop.py [--dim 2048] [--device cuda] [--repeats 3]
     uv run python benchmarks/train_loop.py --study [--quick]     # the eight-head study, time per head
 
 ``--study`` times seed 003's study on UCF50-sized features (5,344 train and 1,337 test videos x 32 x
-2048, 20 epochs) for every head in ``conf/model/`` (but ``cnn_rnn``), through the suite's trainer
-settings for the device (``trainer=gpu`` on CUDA). The last line of output is one JSON object.
+2048, 20 epochs) for every head in ``conf/model/`` (but ``cnn_rnn``), each with its own config and
+``trainer=gpu``'s mixed precision on CUDA. The last line of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ def random_split(n: int, t: int, d: int, classes: int, *, seed: int = 0) -> dict
     g = torch.Generator().manual_seed(seed)
     return {"features": torch.randn(n, t, d, generator=g).half(), "lengths": torch.full((n,), t, dtype=torch.int64),
             "labels": torch.randint(0, classes, (n,), generator=g)}
+
+
+def input_stats(split: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D,) mean and std of the features, for ``model.input_norm=standardize`` (the suite's default)."""
+    x = split["features"].flatten(0, 1).float()  # (N*T, D)
+    return x.mean(0), x.std(0)
 
 
 def memory_loader(split: dict[str, torch.Tensor], device: torch.device, batch_size: int, *,
@@ -148,10 +155,11 @@ class EpochClock(Callback):
 
 
 def train_plain(loader, *, input_dim: int, classes: int, hidden: int, epochs: int, device: torch.device,
-                precision: str) -> Clock:
+                precision: str, stats: tuple[torch.Tensor, torch.Tensor]) -> Clock:
     """The bare loop: same head, optimiser, scheduler, batches and precision; no metrics, no hooks."""
     torch.manual_seed(0)
     net = gru(input_dim, classes, hidden).to(device).train()
+    mean, std = (s.to(device) for s in stats)
     optimizer = optimizer_factory(net.parameters())
     scheduler = scheduler_factory(optimizer)
     scaler = torch.amp.GradScaler(device.type) if precision.startswith("16") else None  # float16 only
@@ -164,7 +172,8 @@ def train_plain(loader, *, input_dim: int, classes: int, hidden: int, epochs: in
         for batch in loader:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with autocast(device, precision):
-                loss = criterion(net(batch["x"], batch["lengths"]), batch["label"])
+                x = (batch["x"] - mean) / std  # model.input_norm=standardize, as ActionClassifier does
+                loss = criterion(net(x, batch["lengths"]), batch["label"])
             optimizer.zero_grad(set_to_none=True)
             if scaler is None:
                 loss.backward()
@@ -192,10 +201,12 @@ def suite_callbacks(out_dir: Path) -> tuple[list[Callback], list]:
 
 
 def train_lightning(loader, *, input_dim: int, classes: int, hidden: int, epochs: int, device: torch.device,
-                    precision: str, callbacks: bool, workdir: Path) -> Clock:
+                    precision: str, stats: tuple[torch.Tensor, torch.Tensor], callbacks: bool, workdir: Path) -> Clock:
     torch.manual_seed(0)
     model = ActionClassifier(net=gru(input_dim, classes, hidden), optimizer=optimizer_factory,
-                             scheduler=scheduler_factory, num_classes=classes)
+                             scheduler=scheduler_factory, num_classes=classes, input_dim=input_dim,
+                             input_norm="standardize")
+    model.set_input_stats(*stats)
     clock = Clock(device)
     extra, loggers = suite_callbacks(workdir / "run") if callbacks else ([], [])
     trainer = L.Trainer(
@@ -212,14 +223,14 @@ def compare(args: argparse.Namespace, device: torch.device) -> dict:
     precision = precision_for(device)
     split = random_split(args.videos, args.frames, args.dim, args.classes)
     kw = {"input_dim": args.dim, "classes": args.classes, "hidden": args.hidden, "epochs": args.epochs,
-          "device": device, "precision": precision}
+          "device": device, "precision": precision, "stats": input_stats(split)}
     best: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         loaders = {"memory": memory_loader(split, device, args.batch_size),
                    "dataloader": memmap_loader(split, workdir, args.batch_size, device)}
         for r in range(args.repeats):
-            for mode in args.modes:
+            for mode in args.modes if r % 2 == 0 else args.modes[::-1]:  # ABBA: a drifting load favours none
                 loader = loaders["dataloader" if mode == "lightning+dataloader" else "memory"]
                 if mode == "plain":
                     clock = train_plain(loader, **kw)
@@ -261,10 +272,11 @@ def study(args: argparse.Namespace, device: torch.device) -> dict:
     """Seed 003's eight-head study on UCF50-sized random features: train and test time per head."""
     n_train, n_test, t, d, classes, epochs = 5344, 1337, 32, 2048, 50, 20
     if args.quick:
-        n_train, n_test, epochs = 96, 32, 2
+        n_train, n_test, epochs = 96, 32, 3  # the transformer warms up for 2 epochs
     precision = precision_for(device)
     train_split = random_split(n_train, t, d, classes, seed=0)
     test_split = random_split(n_test, t, d, classes, seed=1)
+    stats = input_stats(train_split)
     train_loader = memory_loader(train_split, device, 16)
     test_loader = memory_loader(test_split, device, 64, shuffle=False)
     results = {}
@@ -273,7 +285,8 @@ def study(args: argparse.Namespace, device: torch.device) -> dict:
             cfg = compose("config", overrides=[f"model={head}", f"trainer.max_epochs={epochs}"])
         torch.manual_seed(0)
         net = instantiate(cfg.model.net, input_dim=d, num_classes=classes)
-        model = instantiate(cfg.model, net=net, num_classes=classes)
+        model = instantiate(cfg.model, net=net, num_classes=classes, input_dim=d)
+        model.set_input_stats(*stats)
         clock = Clock(device)
         trainer = L.Trainer(accelerator="cuda" if device.type == "cuda" else "cpu", devices=1, precision=precision,
                             max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -318,7 +331,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="rounds over the modes; the best counts")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--study", action="store_true", help="time the eight-head study instead")
-    parser.add_argument("--quick", action="store_true", help="--study on a few videos for 2 epochs (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="--study on a few videos for 3 epochs (a smoke run)")
     parser.add_argument("--heads", nargs="+", help="--study: only these heads")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -357,6 +370,8 @@ def main() -> None:
         "lightning_samples_per_s": round(modes["lightning"]["samples_per_s"], 2) if "lightning" in modes else None,
         "plain_samples_per_s": round(plain, 2) if plain else None,
         "ratio": round(modes["lightning"]["samples_per_s"] / plain, 4) if plain and "lightning" in modes else None,
+        "cpu_ratio": (round(modes["lightning"]["samples_per_cpu_s"] / modes["plain"]["samples_per_cpu_s"], 4)
+                      if plain and "lightning" in modes else None),
         "modes": {k: {m: round(v, 3) for m, v in r.items()} for k, r in modes.items()},
         "loader_only_batches_per_s": {k: round(v, 1) for k, v in out["loader_only"].items()},
         "shape": [args.videos, args.frames, args.dim], "batch_size": args.batch_size, "hidden": args.hidden,

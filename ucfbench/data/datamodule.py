@@ -175,7 +175,7 @@ class VideoDataModule(L.LightningDataModule):
             :class:`InMemoryLoader` (``true``), or read it through a ``DataLoader`` (``false``).
             ``auto``: in memory when the split takes at most half the free memory of the device
             (GPU memory on CUDA, RAM on CPU, where it is also faster than the DataLoader: see
-            docs/benchmarks_training.md).
+            docs/benchmarks.md, "Training loop").
         seed: seeds the in-memory loader's per-epoch shuffling (the run's seed).
     """
 

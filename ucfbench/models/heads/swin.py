@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ucfbench.models.heads.masking import masked_mean, valid_mask
+from ucfbench.models.heads.positional import SinusoidalPositionalEncoding
 
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -167,6 +168,8 @@ class SwinTemporalHead(nn.Module):
         mlp_ratio: MLP hidden size over the block width.
         dropout: dropout on the residual branches and before the classifier.
         input_dropout: dropout on the input features.
+        absolute_position: add a sinusoidal encoding of the step index after the embedding
+            (Swin's ``ape`` option). Without it the only position signal is the relative bias.
     """
 
     def __init__(
@@ -181,6 +184,7 @@ class SwinTemporalHead(nn.Module):
         mlp_ratio: float = 4.0,
         dropout: float = 0.1,
         input_dropout: float = 0.0,
+        absolute_position: bool = True,
     ) -> None:
         super().__init__()
         depths, num_heads = tuple(depths), tuple(num_heads)
@@ -191,6 +195,7 @@ class SwinTemporalHead(nn.Module):
         self.input_dropout = nn.Dropout(input_dropout)
         self.embed = nn.Linear(input_dim, embed_dim)
         self.embed_norm = nn.LayerNorm(embed_dim)
+        self.pos = SinusoidalPositionalEncoding(dim=embed_dim) if absolute_position else nn.Identity()
         self.stages = nn.ModuleList()
         self.merges = nn.ModuleList()
         dim = embed_dim
@@ -212,7 +217,7 @@ class SwinTemporalHead(nn.Module):
         assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
         padded = math.ceil(t / self.multiple) * self.multiple
         valid = valid_mask(lengths, padded)  # (B, Tp)
-        h = self.embed_norm(self.embed(self.input_dropout(x)))  # (B, T, C)
+        h = self.pos(self.embed_norm(self.embed(self.input_dropout(x))))  # (B, T, C)
         h = F.pad(h, (0, 0, 0, padded - t)) * valid.unsqueeze(-1).to(h.dtype)  # (B, Tp, C), padding zeroed
         for i, blocks in enumerate(self.stages):
             if i > 0:
