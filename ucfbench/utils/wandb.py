@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
-from ucfbench.utils.resolvers import amp_precision
+from ucfbench.utils.resolvers import amp_precision, mixed_precision
 
 
 def wandb_is_configured() -> bool:
@@ -36,3 +36,5 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("amp_precision"):
         OmegaConf.register_new_resolver("amp_precision", amp_precision)
+    if not OmegaConf.has_resolver("mixed_precision"):
+        OmegaConf.register_new_resolver("mixed_precision", mixed_precision)
