@@ -107,8 +107,11 @@ def measure_compute(net: CNNRNN, x: torch.Tensor, lengths: torch.Tensor, labels:
 def measure_train(net: CNNRNN, ds: ClipVideoDataset, *, batch: int, accumulate: int, workers: int, steps: int,
                   precision: str, device: torch.device) -> float:
     """Clips per second of the real loop: workers decode while the model trains."""
+    # forkserver: this process decoded videos (PyAV threads) before, and a forked worker can hang on
+    # their state; the suite's own runs never decode in the main process, so plain fork is fine there.
     loader = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, pin_memory=device.type == "cuda",
-                        persistent_workers=workers > 0, drop_last=True)
+                        persistent_workers=workers > 0, drop_last=True,
+                        multiprocessing_context="forkserver" if workers > 0 else None)
     opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=3e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
     done, start, it = 0, None, 0
