@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from ucfbench.run import train
+from ucfbench.run import model_name, train
 
 REQUIRED_KEYS = {"dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc", "params",
                  "train_seconds", "epochs"}
@@ -95,6 +95,12 @@ def test_cnn_rnn_trains_from_pixels(tiny_cfg, tmp_path: Path) -> None:
     assert metrics["features"]["end_to_end"] and metrics["clips"] == {"frames": 4, "size": 16, "test_views": 1}
     assert metrics["test_videos"] == len(np.load(tmp_path / "run" / "test_probs.npy"))
     assert metrics["params"] > 11e6  # the ResNet-18 is part of the model
+
+
+def test_variants_are_named_in_results() -> None:
+    assert model_name({"model": "cnn_rnn", "variant": None}) == "cnn_rnn"
+    assert model_name({"model": "cnn_rnn", "variant": "full"}) == "cnn_rnn"  # the reference row
+    assert model_name({"model": "cnn_rnn", "variant": "resnet50"}) == "cnn_rnn/resnet50"
 
 
 @pytest.mark.slow

@@ -124,12 +124,13 @@ def test_one_training_step_in_16_bit_mixed_precision(tmp_path: Path) -> None:
                for i in range(4)]
     model = ActionClassifier(net=_net(finetune_layers=["layer3", "layer4"]), num_classes=C,
                              optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
-    before = {k: v.clone() for k, v in model.net.head.state_dict().items()}
+    dtypes: list[torch.dtype] = []
+    model.net.backbone.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
     trainer = L.Trainer(accelerator="gpu", devices=1, precision="16-mixed", max_steps=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path,
                         callbacks=[ProgressiveUnfreeze(unfreeze_epoch=0, train_random_backbone=False)])
     trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=4))
     assert trainer.global_step == 1 and trainer.precision == "16-mixed"
-    after = model.net.head.state_dict()
-    assert any(not torch.equal(before[k], after[k].cpu()) for k in before)  # the step updated the head
+    assert dtypes == [torch.float16]  # the backbone ran under fp16 autocast
+    # The loss scaler may skip a first step whose fp16 gradients overflowed; the weights stay finite.
     assert all(torch.isfinite(p).all() for p in model.parameters())
