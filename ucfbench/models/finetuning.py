@@ -32,7 +32,8 @@ class ProgressiveUnfreeze(BaseFinetuning):
         unfreeze_epoch: first epoch in which the ``finetune_layers`` train (0: from the start).
         lr_factor: the backbone group's learning rate relative to the rest of the model.
         train_random_backbone: a backbone without pretrained weights (``weights=null``) trains
-            whole (every stage) from epoch 0, since frozen random features are useless; set false
+            whole (every stage) from epoch 0: freezing protects pretrained weights from the untrained
+            head's first gradients, and a random backbone has nothing to protect; set false
             to apply ``unfreeze_epoch`` and ``finetune_layers`` to it as well.
     """
 
