@@ -81,6 +81,9 @@ def test_attention_over_time_is_a_distribution_over_valid_frames() -> None:
     assert att.shape == (B, T)
     torch.testing.assert_close(att.sum(1), torch.ones(B))
     assert (att[1, 3:] == 0).all() and att[2, 0] == pytest.approx(1.0)
+    with torch.no_grad():
+        logits, weights = net.forward_with_attention(torch.randn(B, T, 3, S, S), lengths)
+    assert logits.shape == (B, C) and weights.shape == (B, T)
     assert _net(attention=False).attention_over_time() is None
 
 

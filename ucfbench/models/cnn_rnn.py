@@ -214,6 +214,12 @@ class CNNRNN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.head(self.frame_features(x), lengths)
 
+    def forward_with_attention(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, C) and each clip's attention over its frames (B, T), None without attention
+        (the interface the demo and ``ucfbench.inference`` read)."""
+        logits = self(x, lengths)
+        return logits, self.attention_over_time()
+
     def attention_over_time(self) -> torch.Tensor | None:
         """(B, T) attention each frame received in the last forward pass (mean over the valid
         query steps; rows sum to 1), or None without attention."""
