@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from tests.inference.conftest import TINY_CLASSES
 from tests.inference.stand_in import TinyPixelNet
+from ucfbench.app import attention_figure
 from ucfbench.data.sampling import StrideSampler
 from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.video import read_frames
@@ -52,6 +53,8 @@ def test_pixel_model_predicts_with_attention(pixel_run: Path, held_out_videos) -
         np.testing.assert_allclose(pred.probs, logits.softmax(-1)[0].numpy(), atol=1e-6)
         assert pred.attention.shape == (6,) and pred.attention.sum() == pytest.approx(1.0)
         np.testing.assert_allclose(pred.attention, attention[0].numpy(), atol=1e-6)
+    fig = attention_figure(pred)  # the demo's plot: one bar per sampled frame, heights = the weights
+    np.testing.assert_allclose([bar.get_height() for bar in fig.axes[0].patches], pred.attention)
 
 
 def test_pixel_model_exports_to_onnx_and_predicts_from_it(pixel_run: Path, held_out_videos, tmp_path: Path) -> None:
