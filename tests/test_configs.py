@@ -79,3 +79,20 @@ def test_cnn_rnn_ablations_sweep_every_variant(tmp_path: Path) -> None:
         one = make_cfg(tmp_path, ["experiment=seed_ucf101_cnn_rnn", f"variant={variant}", "trainer.accelerator=gpu"])
         assert OmegaConf.select(one, key) == value, variant
         assert one.dataset._target_.endswith("UCF101")
+
+
+def test_sweep_dir_resolves_before_hydra_config_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hydra's sweeper resolves ``hydra.sweep.dir`` before it sets HydraConfig: no ``${hydra:...}`` there."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None  # as in a fresh `python -m ucfbench.run -m ...`
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=synthetic_study"], return_hydra_config=True)
+    monkeypatch.setenv("UCFBENCH_HOME", str(tmp_path / "home"))
+    assert str(cfg.hydra.sweep.dir).startswith(str(tmp_path / "home" / "runs" / "multirun"))
+    monkeypatch.delenv("UCFBENCH_HOME")
+    monkeypatch.chdir(tmp_path)
+    assert str(cfg.hydra.sweep.dir).startswith(str(tmp_path / "runs" / "multirun"))

@@ -45,6 +45,7 @@ __all__ = [
     "render_clip",
     "sample_appearance",
     "split_test_groups",
+    "write_clip",
 ]
 
 log = logging.getLogger(__name__)
@@ -387,3 +388,17 @@ def generate(root: str | Path, spec: SyntheticSpec) -> Path:
         raise
     log.info("generated %d synthetic videos at %s", len(names) * spec.groups * spec.clips, root)
     return root
+
+
+def write_clip(path: str | Path, name: str, *, spec: SyntheticSpec | None = None, group: int, clip: int = 1) -> Path:
+    """Render and encode one clip of class ``name`` to ``path``, exactly as :func:`generate` would.
+
+    ``group`` may lie beyond ``spec.groups``: such a group's appearance was never generated into
+    the dataset, which makes held-out examples for predictions and demos.
+    """
+    spec = spec or SyntheticSpec()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app = clip_appearance(spec, name=name, group=group, clip=clip)
+    _encode(path, render_clip(name, appearance=app, size=spec.size, frames=spec.frames))
+    return path

@@ -1,12 +1,24 @@
-"""OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``."""
+"""OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
 log = logging.getLogger(__name__)
+
+
+def ucfbench_home() -> str:
+    """Where the suite writes ``data/``, ``cache/`` and ``runs/``: ``$UCFBENCH_HOME``, else the launch directory.
+
+    Not ``${hydra:runtime.cwd}``: Hydra's sweeper resolves ``hydra.sweep.dir`` (which lives under
+    this directory) before it sets the Hydra config, and ``oc.env`` resolves its default eagerly.
+    Jobs never change directory (``hydra.job.chdir`` is false), so the working directory is the
+    launch directory in every job.
+    """
+    return os.path.abspath(os.environ.get("UCFBENCH_HOME") or os.getcwd())
 
 
 def amp_precision(accelerator: str = "gpu") -> str:

@@ -1,0 +1,68 @@
+"""Export a trained model to ONNX and check it against PyTorch with onnxruntime.
+
+    python -m ucfbench.export checkpoint=<run dir | .ckpt> [format=onnx] [out=<dir>] [opset=N] [tol=1e-3]
+
+Writes into ``out`` (default ``<run dir>/export/``): ``model.onnx`` (frames -> logits: the frozen
+backbone + head, or the whole end-to-end model; ``python -m ucfbench.predict`` accepts it) and,
+for a sequence head, ``head.onnx`` (per-frame features -> logits), each with a JSON sidecar
+(class names, clip settings), plus ``export.json`` with the parity check: the largest absolute
+difference between PyTorch's and onnxruntime's logits on random inputs of several batch sizes
+and lengths. Batch and time axes are dynamic. Exit status: 0 all files within ``tol``, 1 a parity
+check failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ucfbench.features.backbone import WeightsUnavailableError
+from ucfbench.inference.cli import UsageError, parse_args, setup_logging
+from ucfbench.inference.model import CheckpointError, load_trained, resolve_checkpoint
+from ucfbench.inference.onnx import DEFAULT_TOL, export_onnx
+
+USAGE = __doc__.split("\n\n")[1]
+KEYS = {"checkpoint": None, "format": "onnx", "out": None, "opset": None, "tol": str(DEFAULT_TOL)}
+
+
+def run(argv: list[str]) -> int:
+    args = parse_args(argv, keys=KEYS, usage=USAGE)
+    if not args["checkpoint"]:
+        raise UsageError(f"checkpoint=<run dir | .ckpt> is required\n{USAGE}")
+    if args["format"] != "onnx":
+        raise UsageError(f"format={args['format']}: only onnx is supported")
+    try:
+        tol = float(args["tol"])
+        opset = int(args["opset"]) if args["opset"] else None
+    except ValueError as err:
+        raise UsageError(f"tol must be a number and opset an integer ({err})") from err
+    _, run_dir = resolve_checkpoint(args["checkpoint"])
+    out = Path(args["out"]) if args["out"] else run_dir / "export"
+    trained = load_trained(args["checkpoint"])
+    results = export_onnx(trained, out, opset=opset, tol=tol)
+    table = Table(title=f"ONNX export of {trained.model_name} ({trained.family}) -> {out}", title_justify="left")
+    for col in ("file", "exporter", "checked (B, T)", "max |torch - onnxruntime|", "ok"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.path.name, r.exporter, " ".join(f"({b},{t})" for b, t in r.cases), f"{r.max_abs_diff:.3g}",
+                      "yes" if r.ok else f"NO (tol {r.tol:g})")
+    Console().print(table)
+    (out / "export.json").write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except (UsageError, CheckpointError, WeightsUnavailableError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
