@@ -45,6 +45,42 @@ def test_callbacks_and_trainer_instantiate(tmp_path: Path) -> None:
     assert trainer.max_epochs == 20
 
 
+def test_cnn_rnn_selects_clips_and_its_callbacks(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, ["model=cnn_rnn"])
+    assert cfg.data._target_.endswith("ClipDataModule") and cfg.model.net._target_.endswith("CNNRNN")
+    assert cfg.callbacks.finetuning.unfreeze_epoch == 5 and cfg.callbacks.early_stopping.patience == 8
+    assert cfg.callbacks.early_stopping.monitor == "val/top1" and "model_checkpoint" in cfg.callbacks
+    assert make_cfg(tmp_path).data._target_.endswith("VideoDataModule")  # sequence heads keep the features
+
+
+def test_seed_000_recipe(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, ["experiment=seed_ucf101_cnn_rnn", "trainer.accelerator=cpu"])
+    assert cfg.dataset._target_.endswith("UCF101") and cfg.model.net.weights == "IMAGENET1K_V1"
+    assert (cfg.data.sampler.num_frames, cfg.data.sampler.stride, cfg.data.size, cfg.data.batch_size) == (16, 2, 144, 4)
+    assert (cfg.trainer.accumulate_grad_batches, cfg.trainer.max_epochs, cfg.data.test_views) == (2, 45, 1)
+    opt, sched = cfg.model.optimizer, cfg.model.scheduler
+    assert (opt.lr, opt.weight_decay, sched.warmup_epochs, sched.max_epochs) == (3e-4, 1e-4, 5, 45)
+    assert cfg.model.label_smoothing == 0.1 and cfg.callbacks.finetuning.unfreeze_epoch == 5
+    assert cfg.trainer.precision == "32-true"  # 16-mixed falls back without CUDA
+
+
+def test_cnn_rnn_ablations_sweep_every_variant(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, ["experiment=cnn_rnn_ablations"])
+    variants = cfg.hydra.sweeper.params.variant.split(",")
+    assert set(variants) == set(_options("variant"))
+    changed = {
+        "no_attention": ("model.net.attention", False), "unidirectional": ("model.net.bidirectional", False),
+        "resnet34": ("model.net.arch", "resnet34"), "resnet50": ("model.net.arch", "resnet50"),
+        "fp32": ("trainer.precision", "32-true"), "no_accumulation": ("trainer.accumulate_grad_batches", 1),
+    }
+    from omegaconf import OmegaConf
+
+    for variant, (key, value) in changed.items():
+        one = make_cfg(tmp_path, ["experiment=seed_ucf101_cnn_rnn", f"variant={variant}", "trainer.accelerator=gpu"])
+        assert OmegaConf.select(one, key) == value, variant
+        assert one.dataset._target_.endswith("UCF101")
+
+
 def test_sweep_dir_resolves_before_hydra_config_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hydra's sweeper resolves ``hydra.sweep.dir`` before it sets HydraConfig: no ``${hydra:...}`` there."""
     from hydra import compose, initialize_config_dir

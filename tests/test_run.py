@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from ucfbench.run import train
+from ucfbench.run import model_name, train
 
 REQUIRED_KEYS = {"dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc", "params",
                  "train_seconds", "epochs"}
@@ -82,3 +82,41 @@ def test_wandb_logger_runs_offline_by_default(tiny_cfg, tmp_path: Path, monkeypa
     monkeypatch.setenv("HOME", str(tmp_path))  # no `wandb login` credentials
     train(tiny_cfg("logger=wandb"))
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+CNN_RNN_TINY = ("model=cnn_rnn", "data.sampler.num_frames=4", "data.size=16", "data.num_workers=0",
+                "model.net.hidden_dim=16", "trainer.max_epochs=1")
+
+
+def test_cnn_rnn_trains_from_pixels(tiny_cfg, tmp_path: Path) -> None:
+    """The end-to-end model through the same pipeline: no feature cache, the same result files."""
+    metrics = train(tiny_cfg(*CNN_RNN_TINY, "variant=no_attention"))
+    assert metrics["model"] == "cnn_rnn/no_attention" and metrics["variant"] == "no_attention"
+    assert metrics["features"]["end_to_end"] and metrics["clips"] == {"frames": 4, "size": 16, "test_views": 1}
+    assert metrics["test_videos"] == len(np.load(tmp_path / "run" / "test_probs.npy"))
+    assert metrics["params"] > 11e6  # the ResNet-18 is part of the model
+
+
+def test_variants_are_named_in_results() -> None:
+    assert model_name({"model": "cnn_rnn", "variant": None}) == "cnn_rnn"
+    assert model_name({"model": "cnn_rnn", "variant": "full"}) == "cnn_rnn"  # the reference row
+    assert model_name({"model": "cnn_rnn", "variant": "resnet50"}) == "cnn_rnn/resnet50"
+
+
+@pytest.mark.slow
+def test_smoke_cli_cnn_rnn(tiny_home: Path, tmp_path: Path) -> None:
+    """``python -m ucfbench.run model=cnn_rnn debug=tiny`` as a user runs it."""
+    run_dir = tmp_path / "cli-cnn-rnn"
+    env = {**os.environ, "UCFBENCH_HOME": str(tiny_home), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ucfbench.run", "model=cnn_rnn", "debug=tiny", "data.test_views=2",
+         "data.cache_decoded=true", f"hydra.run.dir={run_dir}"],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["model"] == "cnn_rnn" and metrics["epochs"] == 2 and metrics["clips"]["test_views"] == 2
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert list((tiny_home / "cache" / "clips").glob("synthetic-*/state.npy"))  # the clip cache was used
+    ckpt = torch.load(metrics["checkpoint"], map_location="cpu", weights_only=False)
+    assert ckpt["class_names"] == ["Grow", "Shrink", "BlinkSlow", "BlinkFast"]

@@ -1,7 +1,8 @@
 """Train and evaluate one model: ``python -m ucfbench.run [model=gru] [dataset=synthetic] ...``.
 
 Prepares the dataset (generating the synthetic one if needed), makes sure its frozen-backbone
-features are cached, trains the model, tests the best checkpoint (selected on validation), and
+features are cached (sequence heads; end-to-end models such as ``model=cnn_rnn`` read decoded clips
+instead), trains the model, tests the best checkpoint (selected on validation), and
 writes ``metrics.json``, ``per_class.csv``, ``confusion.csv`` and ``predictions.csv`` into the
 Hydra run directory.
 """
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -52,6 +54,56 @@ def _extract_in_subprocess(out_dir: Path) -> None:
     subprocess.run(cmd, check=True)
 
 
+@dataclass
+class PreparedData:
+    """What the data path hands to the model: the DataModule, the sizes the network needs
+    (``input_dim`` for feature heads), input statistics, and what metrics.json records about it."""
+
+    datamodule: L.LightningDataModule
+    dims: dict = field(default_factory=dict)
+    input_stats: tuple | None = None
+    info: dict = field(default_factory=dict)
+
+
+def uses_clips(cfg: DictConfig) -> bool:
+    """End-to-end models read decoded clips (``data=clips``); sequence heads read cached features."""
+    return str(cfg.data.get("_target_", "")).endswith("ClipDataModule")
+
+
+def model_name(choices: dict) -> str:
+    """The model's name in results: ``cnn_rnn``, or ``cnn_rnn/no_attention`` for a ``variant``
+    other than ``full`` (so a report puts every ablation on its own row)."""
+    model, variant = choices.get("model"), choices.get("variant")
+    return f"{model}/{variant}" if variant not in (None, "full") else model
+
+
+def prepare_features(cfg: DictConfig, dataset: ActionDataset, out_dir: Path, rank_zero: bool) -> PreparedData:
+    """Cache the frozen backbone's features (once per setting) and serve them."""
+    if rank_zero and cfg.features.devices != 1:
+        _extract_in_subprocess(out_dir)
+    # Extraction runs before the trainer, on features.devices. Lightning starts the other DDP ranks
+    # in trainer.fit, after rank 0 cached the features, so for them this only opens the cache.
+    cache = extract_from_config(dataset, cfg.features, on_bad_video=dataset.on_bad_video)
+    L.seed_everything(cfg.seed, workers=True)  # same init whether features were cached or not
+    datamodule = instantiate(cfg.data, dataset=dataset, cache=cache)
+    datamodule.setup("fit")
+    features, lengths = cache.load()
+    stats = feature_stats(features, cache.rows_of(datamodule.records["train"]), lengths)
+    info = {"features": {"arch": cache.spec.arch, "weights": cache.spec.weights, "cache": str(cache.dir)}}
+    return PreparedData(datamodule, {"input_dim": cache.dim}, stats, info)
+
+
+def prepare_clips(cfg: DictConfig, dataset: ActionDataset) -> PreparedData:
+    """Serve decoded clips to an end-to-end model (no feature extraction)."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data, dataset=dataset)
+    net = cfg.model.net
+    info = {"features": {"arch": net.get("arch"), "weights": net.get("weights"), "end_to_end": True},
+            "clips": {"frames": int(cfg.data.sampler.num_frames), "size": int(cfg.data.size),
+                      "test_views": int(cfg.data.test_views)}}
+    return PreparedData(datamodule, info=info)
+
+
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
@@ -63,20 +115,12 @@ def train(cfg: DictConfig) -> dict:
     dataset: ActionDataset = instantiate(cfg.dataset)
     if rank_zero:
         dataset.prepare()
-        if cfg.features.devices != 1:
-            _extract_in_subprocess(out_dir)
-    # Extraction runs before the trainer, on features.devices. Lightning starts the other DDP ranks
-    # in trainer.fit, after rank 0 cached the features, so for them this only opens the cache.
-    cache = extract_from_config(dataset, cfg.features, on_bad_video=dataset.on_bad_video)
-
-    L.seed_everything(cfg.seed, workers=True)  # same init whether features were cached or not
-    datamodule = instantiate(cfg.data, dataset=dataset, cache=cache)
-    net = instantiate(cfg.model.net, input_dim=cache.dim, num_classes=dataset.num_classes)
-    model = instantiate(cfg.model, net=net, num_classes=dataset.num_classes, class_names=dataset.classes,
-                        input_dim=cache.dim)
-    datamodule.setup("fit")
-    features, lengths = cache.load()
-    model.set_input_stats(*feature_stats(features, cache.rows_of(datamodule.records["train"]), lengths))
+    data = prepare_clips(cfg, dataset) if uses_clips(cfg) else prepare_features(cfg, dataset, out_dir, rank_zero)
+    datamodule = data.datamodule
+    net = instantiate(cfg.model.net, num_classes=dataset.num_classes, **data.dims)
+    model = instantiate(cfg.model, net=net, num_classes=dataset.num_classes, class_names=dataset.classes, **data.dims)
+    if data.input_stats is not None:
+        model.set_input_stats(*data.input_stats)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
@@ -105,14 +149,15 @@ def train(cfg: DictConfig) -> dict:
     choices = HydraConfig.get().runtime.choices
     info = {
         **dataset.describe(),
-        "model": choices.get("model"),
+        "model": model_name(choices),
+        "variant": choices.get("variant"),
         "seed": cfg.seed,
         "params": model.num_parameters(),
         "train_seconds": round(train_seconds, 3),
         "epochs": trainer.current_epoch,
         "best_val_top1": float(trainer.checkpoint_callback.best_model_score or float("nan")) if best else None,
         "checkpoint": best,
-        "features": {"arch": cache.spec.arch, "weights": cache.spec.weights, "cache": str(cache.dir)},
+        **data.info,
         "num_classes": dataset.num_classes,
         "skipped": len(datamodule.skipped),
     }

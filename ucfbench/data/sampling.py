@@ -16,7 +16,7 @@ import numpy as np
 
 from ucfbench.data.types import SampledIndices
 
-__all__ = ["ClipSampler", "SegmentSampler", "StrideSampler", "UniformSampler"]
+__all__ = ["ClipSampler", "MultiViewSampler", "SegmentSampler", "StrideSampler", "UniformSampler"]
 
 
 class ClipSampler(Protocol):
@@ -128,3 +128,43 @@ class SegmentSampler:
         return SampledIndices(
             _segment_points(num_frames_in_video, self.num_frames, offsets), self.num_frames
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultiViewSampler:
+    """``num_views`` evaluation clips of one video in a single decode (test-time view averaging).
+
+    View ``k`` is ``base``'s deterministic choice shifted to the ``k``-th of ``num_views`` evenly
+    spaced positions: for :class:`StrideSampler` clip starts spread from the first to the last
+    possible start, for segment-style samplers the offset inside each segment. One view is
+    ``base``'s own evaluation choice. Returns the views' indices concatenated in view order
+    (``num_views * T``, not sorted: :func:`ucfbench.data.clips.read_clip` reads them), and the length of a view.
+    """
+
+    base: object
+    num_views: int = 1
+
+    def __post_init__(self) -> None:
+        _check_positive("num_views", self.num_views)
+
+    @property
+    def num_frames(self) -> int:
+        return self.num_views * int(self.base.num_frames)  # type: ignore[attr-defined]
+
+    def view(self, num_frames_in_video: int, k: int) -> SampledIndices:
+        """Indices of view ``k``."""
+        base, v = self.base, self.num_views
+        if v == 1:
+            return base(num_frames_in_video, None)
+        _check(num_frames_in_video)
+        if isinstance(base, StrideSampler) and num_frames_in_video >= base.span:
+            start = round(k * (num_frames_in_video - base.span) / (v - 1))
+            return SampledIndices(start + np.arange(base.num_frames, dtype=np.int64) * base.stride, base.num_frames)
+        if isinstance(base, UniformSampler | SegmentSampler):
+            t = base.num_frames
+            return SampledIndices(_segment_points(num_frames_in_video, t, (k + 0.5) / v), t)
+        return base(num_frames_in_video, None)  # a short video, or an unknown sampler: the one clip
+
+    def __call__(self, num_frames_in_video: int, rng: np.random.Generator | None = None) -> SampledIndices:
+        views = [self.view(num_frames_in_video, k) for k in range(self.num_views)]
+        return SampledIndices(np.concatenate([v.indices for v in views]), min(v.length for v in views))

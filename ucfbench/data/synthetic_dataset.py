@@ -34,6 +34,8 @@ class SyntheticUCF101(UCF101):
     """
 
     name = "synthetic"
+    # SlideLeft is SlideRight mirrored: a horizontal flip would change the class.
+    hflip_preserves_labels = False
 
     def __init__(
         self,

@@ -48,7 +48,8 @@ class Batch(TypedDict):
     """The one batch format every dataset yields.
 
     Keys:
-        x: (B, T, D) cached features, or (B, T, C, H, W) uint8 frames for end-to-end models.
+        x: (B, T, D) cached features, or (B, T, 3, H, W) ImageNet-normalised float frames for
+            end-to-end models; (B, V, T, ...) when each video comes as V clips (test views).
         lengths: (B,) number of valid time steps per sample; steps past it are padding.
         label: (B,) int64 class index.
         index: (B,) int64 position of the video in its split's record list.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -24,6 +25,9 @@ def classification_metrics(num_classes: int) -> MetricCollection:
 
 class ActionClassifier(L.LightningModule):
     """Trains any ``net(x, lengths) -> logits`` with cross-entropy and reports accuracy.
+
+    A batch whose ``x`` carries a views axis, (B, V, T, ...), is classified by averaging the class
+    probabilities of its V clips (test-time views of end-to-end models).
 
     Args:
         net: the network (a sequence head, or an end-to-end model).
@@ -83,6 +87,12 @@ class ActionClassifier(L.LightningModule):
             self.input_std.copy_(std.clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if x.ndim in (4, 6):  # (B, V, T, D) or (B, V, T, 3, H, W): V views (clips) of each video
+            b, v = x.shape[:2]
+            logits = self(x.flatten(0, 1), lengths.repeat_interleave(v))  # (B*V, C)
+            # Average the views' class probabilities; returned as log-probabilities, so softmax
+            # (test outputs), argmax (metrics) and the loss all see the averaged prediction.
+            return logits.float().log_softmax(-1).view(b, v, -1).logsumexp(1) - math.log(v)  # (B, C)
         if self.input_norm == "standardize":
             x = (x - self.input_mean) / self.input_std  # (B, T, D), per-step: padding stays inert
         return self.net(x, lengths)
@@ -96,16 +106,21 @@ class ActionClassifier(L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=bs)
         return loss, logits
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+        if batch["label"].numel() == 0:  # every video of the batch was unreadable (and skipped)
+            return None
         return self._step(batch, self.train_metrics, "train")[0]
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._step(batch, self.val_metrics, "val")
+        if batch["label"].numel():
+            self._step(batch, self.val_metrics, "val")
 
     def on_test_epoch_start(self) -> None:
         self._test_outputs = []
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
+        if batch["label"].numel() == 0:
+            return
         _, logits = self._step(batch, self.test_metrics, "test")
         self._test_outputs.append({"probs": logits.float().softmax(-1), "label": batch["label"], "index": batch["index"]})
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
+
+log = logging.getLogger(__name__)
 
 
 def warmup_cosine(
@@ -29,8 +33,12 @@ def warmup_cosine(
     Returns:
         ``SequentialLR(LinearLR, CosineAnnealingLR)``; just the cosine when ``warmup_epochs == 0``.
     """
-    if not 0 <= warmup_epochs < max_epochs:
-        raise ValueError(f"warmup_cosine needs 0 <= warmup_epochs < max_epochs, got {warmup_epochs} and {max_epochs}")
+    if warmup_epochs < 0 or max_epochs < 1:
+        raise ValueError(f"warmup_cosine needs warmup_epochs >= 0 and max_epochs >= 1, got {warmup_epochs} and {max_epochs}")
+    if warmup_epochs >= max_epochs:  # a short (debug) run: keep one epoch of decay
+        log.warning("warmup_cosine: %d warmup epochs in a %d-epoch run; warming up for %d", warmup_epochs,
+                    max_epochs, max_epochs - 1)
+        warmup_epochs = max_epochs - 1
     if not 0.0 < warmup_start_factor <= 1.0:
         raise ValueError(f"warmup_cosine needs 0 < warmup_start_factor <= 1, got {warmup_start_factor}")
     if warmup_epochs == 0:

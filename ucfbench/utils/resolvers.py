@@ -1,10 +1,13 @@
-"""OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${ucfbench_home:}``."""
+"""OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``."""
 
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def ucfbench_home() -> str:
@@ -30,3 +33,14 @@ def amp_precision(accelerator: str = "gpu") -> str:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16-mixed"
     return "16-mixed"
+
+
+def mixed_precision(precision: str, accelerator: str = "auto") -> str:
+    """``precision`` (e.g. seed 000's ``16-mixed``) where the trainer runs on CUDA, else ``32-true``.
+
+    16-bit AMP needs a GPU; on CPU the run falls back to full precision and says so.
+    """
+    if accelerator == "cpu" or (accelerator in ("auto", "gpu", "cuda") and not torch.cuda.is_available()):
+        log.warning("trainer.precision: %s needs CUDA; training in 32-true on CPU", precision)
+        return "32-true"
+    return precision

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from omegaconf import OmegaConf
 
-from ucfbench.utils.resolvers import amp_precision, ucfbench_home
+from ucfbench.utils.resolvers import amp_precision, mixed_precision, ucfbench_home
 
 
 def wandb_is_configured() -> bool:
@@ -36,5 +36,7 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("amp_precision"):
         OmegaConf.register_new_resolver("amp_precision", amp_precision)
+    if not OmegaConf.has_resolver("mixed_precision"):
+        OmegaConf.register_new_resolver("mixed_precision", mixed_precision)
     if not OmegaConf.has_resolver("ucfbench_home"):
         OmegaConf.register_new_resolver("ucfbench_home", ucfbench_home)

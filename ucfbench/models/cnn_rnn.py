@@ -1,0 +1,231 @@
+"""End-to-end CNN-RNN (``model=cnn_rnn``): a frame-wise ResNet, a BiLSTM, temporal attention.
+
+Seed 000's network, trained from pixels: every frame of a (B, T, 3, H, W) clip goes through a
+torchvision ResNet (ImageNet weights by default), the (B, T, D) frame features through a
+bidirectional LSTM, dot-product self-attention over time, a masked mean over the valid steps, and
+a linear classifier. Which backbone stages may ever train is ``finetune_layers``; *when* they start
+training is the :class:`~ucfbench.models.finetuning.ProgressiveUnfreeze` callback's business.
+
+Padding never changes the output in eval mode: the LSTM runs each direction over the valid steps
+only (the backward direction on each clip reversed within its length, so no packing is needed and
+the network exports to ONNX), attention ignores padded keys, and pooling averages valid steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ucfbench.features.backbone import build_resnet
+from ucfbench.models.heads.masking import masked_mean, valid_mask
+
+STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each (T, D) sequence of (B, T, D) over its first ``lengths[b]`` steps; padding stays put."""
+    t = x.shape[1]
+    steps = torch.arange(t, device=x.device).unsqueeze(0)  # (1, T)
+    last = (lengths.to(x.device) - 1).unsqueeze(1)  # (B, 1)
+    idx = torch.where(steps <= last, last - steps, steps)  # (B, T), an involution
+    return x.gather(1, idx.unsqueeze(-1).expand_as(x))
+
+
+class Backbone2D(nn.Module):
+    """A torchvision ResNet without its classifier, applied to every frame: (N, 3, H, W) -> (N, D).
+
+    Args:
+        arch: ``resnet18``, ``resnet34``, ``resnet50`` (or ``resnet101``).
+        weights: torchvision weights name (``IMAGENET1K_V1``) or None for a seeded random init.
+        init_seed: seed of the random init when ``weights`` is None.
+        finetune_layers: stages that may train (names from :data:`STAGES`, or ``[all]``); the
+            others stay frozen for the whole run.
+        bn_eval: frozen BatchNorm layers stay in eval mode (use their running statistics) while
+            the model trains; otherwise they normalise with batch statistics. Either way a frozen
+            layer's parameters and statistics never change.
+    """
+
+    def __init__(
+        self,
+        *,
+        arch: str = "resnet18",
+        weights: str | None = "IMAGENET1K_V1",
+        init_seed: int = 0,
+        finetune_layers: Sequence[str] = ("layer3", "layer4"),
+        bn_eval: bool = True,
+    ) -> None:
+        super().__init__()
+        layers = list(STAGES) if list(finetune_layers) == ["all"] else list(finetune_layers)
+        unknown = sorted(set(layers) - set(STAGES))
+        if unknown:
+            raise ValueError(f"finetune_layers: unknown stage(s) {unknown}; choose from {list(STAGES)} or [all]")
+        net = build_resnet(arch, weights, init_seed=init_seed)
+        self.out_dim: int = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+        self.pretrained = weights is not None
+        self.finetune_layers = [s for s in STAGES if s in layers]
+        self.bn_eval = bn_eval
+        for stage in self.frozen_stages():  # never trained (the optimizer only takes trainable parameters)
+            stage.requires_grad_(False)
+
+    def stages(self, names: Sequence[str] | None = None) -> list[nn.Module]:
+        """The ResNet stages named (default: ``finetune_layers``)."""
+        return [getattr(self.net, n) for n in (self.finetune_layers if names is None else names)]
+
+    def frozen_stages(self) -> list[nn.Module]:
+        """Stages that never train (not in ``finetune_layers``)."""
+        return self.stages([s for s in STAGES if s not in self.finetune_layers])
+
+    def train(self, mode: bool = True) -> Backbone2D:
+        super().train(mode)
+        if mode and self.bn_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                    m.eval()  # frozen: keep using (and never update) its running statistics
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (N, D)
+
+
+class TemporalAttention(nn.Module):
+    """Dot-product self-attention over time with query/key/value projections (seed 000's).
+
+    Keeps the last call's weights in ``last_weights`` (B, T, T): row ``i`` is how much step ``i``
+    attends to every step; padded keys get weight 0.
+    """
+
+    def __init__(self, feature_dim: int, attention_dim: int = 256) -> None:
+        super().__init__()
+        self.query_proj = nn.Linear(feature_dim, attention_dim)
+        self.key_proj = nn.Linear(feature_dim, attention_dim)
+        self.value_proj = nn.Linear(feature_dim, feature_dim)
+        self.scale = 1.0 / math.sqrt(attention_dim)
+        self.last_weights: torch.Tensor | None = None
+        self.last_mask: torch.Tensor | None = None
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.query_proj(h), self.key_proj(h), self.value_proj(h)  # (B, T, A), (B, T, A), (B, T, D)
+        scores = torch.bmm(q, k.transpose(1, 2)) * self.scale  # (B, T, T)
+        scores = scores.masked_fill(~mask.unsqueeze(1), torch.finfo(scores.dtype).min)
+        weights = scores.softmax(-1)  # (B, T, T) over valid keys
+        self.last_weights, self.last_mask = weights.detach(), mask
+        return torch.bmm(weights, v)  # (B, T, D)
+
+
+class TemporalHead(nn.Module):
+    """(B, T, D) frame features -> logits: (Bi)LSTM, optional attention, masked mean, classifier."""
+
+    def __init__(
+        self,
+        *,
+        input_dim: int,
+        num_classes: int,
+        hidden_dim: int = 256,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        attention: bool = True,
+        attention_dim: int = 256,
+    ) -> None:
+        super().__init__()
+        self.bidirectional = bidirectional
+        dirs = 2 if bidirectional else 1
+        # One single-layer LSTM per direction and layer: the backward one reads each clip reversed
+        # within its length, so padding never reaches a valid step (no pack_padded_sequence).
+        self.forward_rnns = nn.ModuleList(
+            nn.LSTM(input_dim if i == 0 else dirs * hidden_dim, hidden_dim, batch_first=True) for i in range(num_layers)
+        )
+        self.backward_rnns = nn.ModuleList(
+            nn.LSTM(input_dim if i == 0 else dirs * hidden_dim, hidden_dim, batch_first=True) for i in range(num_layers)
+        ) if bidirectional else None
+        self.out_dim = dirs * hidden_dim
+        self.attention = TemporalAttention(self.out_dim, attention_dim) if attention else None
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(self.out_dim, num_classes)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h = x  # (B, T, D)
+        for i, fwd in enumerate(self.forward_rnns):
+            out = fwd(h)[0]  # (B, T, H)
+            if self.backward_rnns is not None:
+                back = self.backward_rnns[i](reverse_within_length(h, lengths))[0]
+                out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)  # (B, T, 2H)
+            h = out
+        mask = valid_mask(lengths.to(h.device), h.shape[1])  # (B, T)
+        if self.attention is not None:
+            h = self.attention(h, mask)  # (B, T, 2H)
+        return self.fc(self.dropout(masked_mean(h, lengths.to(h.device))))  # (B, C)
+
+
+class CNNRNN(nn.Module):
+    """Seed 000's end-to-end network: ``forward(x: (B, T, 3, H, W), lengths: (B,)) -> logits (B, C)``.
+
+    ``x`` is ImageNet-normalised float frames. After a forward pass with attention on,
+    :meth:`attention_over_time` gives each clip's (B, T) attention over its frames.
+
+    Args:
+        num_classes: number of classes C.
+        arch, weights, init_seed, finetune_layers, bn_eval: the backbone (:class:`Backbone2D`).
+        hidden_dim: LSTM state size per direction.
+        num_layers: stacked LSTM layers.
+        bidirectional: BiLSTM (seed 000) or a forward-only LSTM.
+        dropout: before the classifier.
+        attention: temporal self-attention before pooling (seed 000) or plain pooling.
+        attention_dim: query/key size of the attention.
+        input_dim: ignored (the suite passes the feature size to sequence heads).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        arch: str = "resnet18",
+        weights: str | None = "IMAGENET1K_V1",
+        init_seed: int = 0,
+        finetune_layers: Sequence[str] = ("layer3", "layer4"),
+        bn_eval: bool = True,
+        hidden_dim: int = 256,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.3,
+        attention: bool = True,
+        attention_dim: int = 256,
+        input_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = Backbone2D(arch=arch, weights=weights, init_seed=init_seed,
+                                   finetune_layers=finetune_layers, bn_eval=bn_eval)
+        self.head = TemporalHead(input_dim=self.backbone.out_dim, num_classes=num_classes, hidden_dim=hidden_dim,
+                                 num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+                                 attention=attention, attention_dim=attention_dim)
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) frames -> (B, T, D) per-frame features."""
+        assert x.ndim == 5 and x.shape[2] == 3, f"expected (B, T, 3, H, W) frames, got {tuple(x.shape)}"
+        b, t = x.shape[:2]
+        return self.backbone(x.flatten(0, 1)).view(b, t, -1)  # (B*T, D) -> (B, T, D)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.frame_features(x), lengths)
+
+    def forward_with_attention(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (B, C) and each clip's attention over its frames (B, T), None without attention
+        (the interface the demo and ``ucfbench.inference`` read)."""
+        logits = self(x, lengths)
+        return logits, self.attention_over_time()
+
+    def attention_over_time(self) -> torch.Tensor | None:
+        """(B, T) attention each frame received in the last forward pass (mean over the valid
+        query steps; rows sum to 1), or None without attention."""
+        att = self.head.attention
+        if att is None or att.last_weights is None:
+            return None
+        w = att.last_weights.float()  # (B, T, T): query, key
+        valid_q = att.last_mask.to(w.dtype)  # (B, T)
+        return (w * valid_q.unsqueeze(-1)).sum(1) / valid_q.sum(1, keepdim=True).clamp_min(1.0)  # (B, T)
