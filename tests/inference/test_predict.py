@@ -93,6 +93,14 @@ def test_table_output_and_exit_status(tiny_run: Path, held_out_videos, bad_video
     assert "garbage.avi" in captured.err and "Grow" in captured.out
 
 
+def test_missing_video_is_named_without_dataset_advice(tiny_run: Path, held_out_videos, tmp_path: Path,
+                                                      capsys) -> None:
+    missing = tmp_path / "not_there.avi"
+    assert main([f"checkpoint={tiny_run}", f"video={missing}", f"video={held_out_videos['Grow']}"]) == 1
+    err = capsys.readouterr().err
+    assert f"{missing}: no such file" in err and "split lists" not in err
+
+
 @pytest.mark.parametrize("argv", [
     [],  # no checkpoint
     ["checkpoint=/nonexistent/run"],

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ucfbench.data.transforms import frames_to_input
+from ucfbench.data.video import VideoDecodeError
 from ucfbench.inference.model import CheckpointError, ClipSpec, TrainedModel, load_trained
 
 TOP_K = 5
@@ -76,6 +77,8 @@ class Predictor:
         Raises:
             VideoDecodeError: the file is missing, empty or not a readable video (the message names it).
         """
+        if not Path(video).is_file():  # the reader's message points at dataset roots and split lists
+            raise VideoDecodeError(f"{video}: no such file")
         frames, length = self.clip.read(video)  # (T, H, W, 3) uint8
         x = frames_to_input(torch.from_numpy(frames)).unsqueeze(0)  # (1, T, 3, H, W)
         logits, attention = self.logits(x, torch.tensor([length], dtype=torch.int64))
