@@ -10,11 +10,7 @@ Hydra run directory.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -26,9 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ucfbench.data.base import ActionDataset
-from ucfbench.data.datasets import feature_stats
+from ucfbench.data.prepare import launch_rank, prepare_data
 from ucfbench.eval.outputs import write_results
-from ucfbench.features.extract import extract_from_config
 from ucfbench.utils.builders import build_callbacks, build_loggers
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.wandb import register_resolvers
@@ -37,71 +32,11 @@ log = logging.getLogger("ucfbench")
 register_resolvers()
 
 
-def launch_rank() -> int:
-    """This process's DDP rank as its launcher set it in the environment; 0 for a plain start.
-
-    Lightning starts ranks 1.. of a one-node job by re-running this command from rank 0's
-    ``trainer.fit`` (``LOCAL_RANK`` set); srun and torchrun start every rank at once.
-    """
-    return max(int(os.environ.get(k) or 0) for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID"))
-
-
-def _extract_in_subprocess(out_dir: Path) -> None:
-    """Multi-device extraction as its own ``ucfbench.extract`` job: its DDP ranks (which re-run that
-    command) stop after extraction, and this process's environment never joins their process group."""
-    cmd = [sys.executable, "-m", "ucfbench.extract", *HydraConfig.get().overrides.task,
-           f"hydra.run.dir={out_dir / 'extract'}", "hydra.output_subdir=null"]
-    subprocess.run(cmd, check=True)
-
-
-@dataclass
-class PreparedData:
-    """What the data path hands to the model: the DataModule, the sizes the network needs
-    (``input_dim`` for feature heads), input statistics, and what metrics.json records about it."""
-
-    datamodule: L.LightningDataModule
-    dims: dict = field(default_factory=dict)
-    input_stats: tuple | None = None
-    info: dict = field(default_factory=dict)
-
-
-def uses_clips(cfg: DictConfig) -> bool:
-    """End-to-end models read decoded clips (``data=clips``); sequence heads read cached features."""
-    return str(cfg.data.get("_target_", "")).endswith("ClipDataModule")
-
-
 def model_name(choices: dict) -> str:
     """The model's name in results: ``cnn_rnn``, or ``cnn_rnn/no_attention`` for a ``variant``
     other than ``full`` (so a report puts every ablation on its own row)."""
     model, variant = choices.get("model"), choices.get("variant")
     return f"{model}/{variant}" if variant not in (None, "full") else model
-
-
-def prepare_features(cfg: DictConfig, dataset: ActionDataset, out_dir: Path, rank_zero: bool) -> PreparedData:
-    """Cache the frozen backbone's features (once per setting) and serve them."""
-    if rank_zero and cfg.features.devices != 1:
-        _extract_in_subprocess(out_dir)
-    # Extraction runs before the trainer, on features.devices. Lightning starts the other DDP ranks
-    # in trainer.fit, after rank 0 cached the features, so for them this only opens the cache.
-    cache = extract_from_config(dataset, cfg.features, on_bad_video=dataset.on_bad_video)
-    L.seed_everything(cfg.seed, workers=True)  # same init whether features were cached or not
-    datamodule = instantiate(cfg.data, dataset=dataset, cache=cache)
-    datamodule.setup("fit")
-    features, lengths = cache.load()
-    stats = feature_stats(features, cache.rows_of(datamodule.records["train"]), lengths)
-    info = {"features": {"arch": cache.spec.arch, "weights": cache.spec.weights, "cache": str(cache.dir)}}
-    return PreparedData(datamodule, {"input_dim": cache.dim}, stats, info)
-
-
-def prepare_clips(cfg: DictConfig, dataset: ActionDataset) -> PreparedData:
-    """Serve decoded clips to an end-to-end model (no feature extraction)."""
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data, dataset=dataset)
-    net = cfg.model.net
-    info = {"features": {"arch": net.get("arch"), "weights": net.get("weights"), "end_to_end": True},
-            "clips": {"frames": int(cfg.data.sampler.num_frames), "size": int(cfg.data.size),
-                      "test_views": int(cfg.data.test_views)}}
-    return PreparedData(datamodule, info=info)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -115,7 +50,7 @@ def train(cfg: DictConfig) -> dict:
     dataset: ActionDataset = instantiate(cfg.dataset)
     if rank_zero:
         dataset.prepare()
-    data = prepare_clips(cfg, dataset) if uses_clips(cfg) else prepare_features(cfg, dataset, out_dir, rank_zero)
+    data = prepare_data(cfg, dataset, out_dir, rank_zero)
     datamodule = data.datamodule
     net = instantiate(cfg.model.net, num_classes=dataset.num_classes, **data.dims)
     model = instantiate(cfg.model, net=net, num_classes=dataset.num_classes, class_names=dataset.classes, **data.dims)
