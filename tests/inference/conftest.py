@@ -22,6 +22,20 @@ def tiny_run(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+TINY_CNN_RNN = ["debug=tiny", "model=cnn_rnn", "data.sampler.num_frames=4", "data.size=16", "data.num_workers=0",
+                "model.net.hidden_dim=16", "trainer.max_epochs=1"]
+
+
+@pytest.fixture(scope="session")
+def cnn_rnn_run(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CNN-RNN (``model=cnn_rnn``) trained for one epoch on the tiny dataset from 16 px pixels."""
+    from ucfbench.run import train
+
+    run_dir = tmp_path_factory.mktemp("cnn-rnn-run") / "run"
+    train(make_cfg(tiny_home, TINY_CNN_RNN, run_dir=run_dir))
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def held_out_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One new clip per tiny class, rendered like the tiny dataset but from a group it never had."""

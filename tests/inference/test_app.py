@@ -50,6 +50,25 @@ def test_demo_in_a_real_browser(tiny_run: Path, held_out_videos, bad_videos, tmp
         assert "BlinkFast" not in page.locator("#top5").inner_text()
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+def test_demo_plots_a_cnn_rnns_attention_over_its_frames(cnn_rnn_run: Path, held_out_videos, tmp_path: Path) -> None:
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail(CHROMIUM_HELP)
+    from playwright.sync_api import expect
+
+    video = held_out_videos["Grow"]
+    top = load_predictor(cnn_rnn_run).predict(video).top(1)[0]
+    with running_app(cnn_rnn_run, log=tmp_path / "app.log") as url, chromium_page(chromium) as page:
+        page.goto(url, wait_until="domcontentloaded")
+        expect(page.get_by_text("What is happening in this video?")).to_be_visible(timeout=60_000)
+        status = upload_and_wait(page, video)
+        assert f"Predicted {top['label']} ({100 * top['prob']:.1f}%)" in status
+        expect(page.locator("#frames img")).to_have_count(4)  # data.sampler.num_frames of the run
+        expect(page.locator("#attention")).to_be_visible()  # its temporal attention, one bar per frame
+
+
 def test_default_examples_one_per_class(tiny_run: Path, tmp_path: Path) -> None:
     """From the run's dataset when present; generated held-out clips when a synthetic dataset is gone."""
     from ucfbench.app import build_demo, default_examples

@@ -7,21 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import make_cfg
 from ucfbench.inference.onnx import export_onnx
 from ucfbench.inference.predictor import TorchPredictor, load_predictor
-
-TINY_CNN_RNN = ["debug=tiny", "model=cnn_rnn", "data.sampler.num_frames=4", "data.size=16", "data.num_workers=0",
-                "model.net.hidden_dim=16", "trainer.max_epochs=1"]
-
-
-@pytest.fixture(scope="module")
-def cnn_rnn_run(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ucfbench.run import train
-
-    run_dir = tmp_path_factory.mktemp("cnn-rnn-run") / "run"
-    train(make_cfg(tiny_home, TINY_CNN_RNN, run_dir=run_dir))
-    return run_dir
 
 
 def test_cnn_rnn_run_predicts_with_attention_over_its_frames(cnn_rnn_run: Path, held_out_videos) -> None:
