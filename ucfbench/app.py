@@ -22,9 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import numpy as np  # noqa: E402
 
 from ucfbench.data.video import VideoDecodeError  # noqa: E402
-from ucfbench.features.backbone import WeightsUnavailableError  # noqa: E402
-from ucfbench.inference.cli import UsageError, parse_args, setup_logging  # noqa: E402
-from ucfbench.inference.model import CheckpointError  # noqa: E402
+from ucfbench.inference.cli import UsageError, parse_args, run_command  # noqa: E402
 from ucfbench.inference.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor, load_predictor  # noqa: E402
 from ucfbench.predict import VIDEO_SUFFIXES, list_videos  # noqa: E402
 
@@ -147,12 +145,7 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
-    try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except (UsageError, CheckpointError, WeightsUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.features.backbone import WeightsUnavailableError
-from ucfbench.inference.cli import UsageError, parse_args, setup_logging
-from ucfbench.inference.model import CheckpointError, load_trained, resolve_checkpoint
+from ucfbench.inference.cli import UsageError, parse_args, run_command
+from ucfbench.inference.model import load_trained, resolve_checkpoint
 from ucfbench.inference.onnx import DEFAULT_TOL, export_onnx
 
 USAGE = __doc__.split("\n\n")[1]
@@ -56,12 +55,7 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
-    try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except (UsageError, CheckpointError, WeightsUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(run, argv)
 
 
 if __name__ == "__main__":

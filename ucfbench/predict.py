@@ -26,9 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ucfbench.data.video import VideoDecodeError
-from ucfbench.features.backbone import WeightsUnavailableError
-from ucfbench.inference.cli import UsageError, parse_args, setup_logging
-from ucfbench.inference.model import CheckpointError
+from ucfbench.inference.cli import UsageError, parse_args, run_command
 from ucfbench.inference.predictor import Prediction, load_predictor
 
 log = logging.getLogger("ucfbench.predict")
@@ -100,12 +98,7 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    setup_logging()
-    try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except (UsageError, CheckpointError, WeightsUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+
+from ucfbench.features.backbone import WeightsUnavailableError
+from ucfbench.inference.model import CheckpointError
 
 
 class UsageError(ValueError):
@@ -48,3 +52,13 @@ def setup_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("onnxscript", "onnx_ir", "torch.onnx", "httpx", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_command(run: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
+    """Log setup, then ``run(argv)``; a usage, checkpoint or weights error prints its message, exit 2."""
+    setup_logging()
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except (UsageError, CheckpointError, WeightsUnavailableError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
