@@ -15,10 +15,11 @@ from tests.models.test_heads import SEQUENCE_HEADS
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.export import main as export_main
 from ucfbench.features.backbone import FrameEncoder
-from ucfbench.inference.exportable import exportable, reverse_valid
+from ucfbench.inference.exportable import exportable
 from ucfbench.inference.model import ClipSpec, SequenceHeadModel, TrainedModel
 from ucfbench.inference.onnx import export_onnx
 from ucfbench.inference.predictor import load_predictor
+from ucfbench.models.heads.masking import reverse_within_length
 from ucfbench.models.heads.recurrent import RecurrentHead
 from ucfbench.predict import main as predict_main
 
@@ -27,7 +28,7 @@ B, T, D, C = 4, 12, 24, 5
 
 def test_reverse_valid_reverses_only_the_valid_steps() -> None:
     x = torch.arange(2 * 5, dtype=torch.float32).view(2, 5, 1)
-    out = reverse_valid(x, torch.tensor([5, 3]))[..., 0]
+    out = reverse_within_length(x, torch.tensor([5, 3]))[..., 0]
     assert out.tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
 
 

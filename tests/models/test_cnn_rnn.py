@@ -11,7 +11,8 @@ from hydra.utils import instantiate
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from tests.conftest import make_cfg
-from ucfbench.models.cnn_rnn import CNNRNN, reverse_within_length
+from ucfbench.models.cnn_rnn import CNNRNN
+from ucfbench.models.heads.masking import reverse_within_length
 from ucfbench.models.module import ActionClassifier
 
 B, T, S, C = 3, 5, 16, 4

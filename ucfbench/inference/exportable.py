@@ -17,21 +17,8 @@ import copy
 import torch
 from torch import nn
 
+from ucfbench.models.heads.masking import reverse_within_length
 from ucfbench.models.heads.recurrent import RecurrentHead
-
-
-def step_index(x: torch.Tensor) -> torch.Tensor:
-    """(B, T, ...) -> (B, T) int64 step numbers 0..T-1, built from ``x`` so T stays symbolic."""
-    ones = torch.ones_like(x[..., 0], dtype=torch.int64) if x.dim() > 2 else torch.ones_like(x, dtype=torch.int64)
-    return ones.cumsum(1) - 1
-
-
-def reverse_valid(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(B, T, C): each sample's first ``length`` steps in reverse order, padding left in place."""
-    steps = step_index(x)  # (B, T)
-    last = lengths.to(torch.int64).unsqueeze(1) - 1  # (B, 1)
-    index = torch.where(steps <= last, last - steps, steps)  # (B, T)
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
 def _single_layer(rnn: nn.RNNBase, layer: int, suffix: str) -> nn.RNNBase:
@@ -66,7 +53,7 @@ class UnpackedRecurrentHead(nn.Module):
         for directions in self.layers:
             forward_out = directions[0](h)[0]  # (B, T, H)
             if self.bidirectional:
-                backward_out = reverse_valid(directions[1](reverse_valid(h, lengths))[0], lengths)  # (B, T, H)
+                backward_out = reverse_within_length(directions[1](reverse_within_length(h, lengths))[0], lengths)  # (B, T, H)
                 h = torch.cat([forward_out, backward_out], dim=-1)  # (B, T, 2H)
             else:
                 h = forward_out

@@ -21,18 +21,9 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ucfbench.features.backbone import build_resnet
-from ucfbench.models.heads.masking import masked_mean, valid_mask
+from ucfbench.models.heads.masking import masked_mean, reverse_within_length, valid_mask
 
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
-
-
-def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each (T, D) sequence of (B, T, D) over its first ``lengths[b]`` steps; padding stays put."""
-    t = x.shape[1]
-    steps = torch.arange(t, device=x.device).unsqueeze(0)  # (1, T)
-    last = (lengths.to(x.device) - 1).unsqueeze(1)  # (B, 1)
-    idx = torch.where(steps <= last, last - steps, steps)  # (B, T), an involution
-    return x.gather(1, idx.unsqueeze(-1).expand_as(x))
 
 
 class Backbone2D(nn.Module):
