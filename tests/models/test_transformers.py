@@ -93,6 +93,22 @@ def test_swin_merges_halve_time_and_double_width() -> None:
     assert net(torch.randn(2, 11, 8), torch.tensor([11, 3])).shape == (2, 3)
 
 
+@pytest.mark.parametrize("absolute_position", [True, False])
+def test_swin_absolute_position_adds_no_parameters_and_keeps_padding_inert(absolute_position: bool) -> None:
+    torch.manual_seed(0)
+    kw = {"input_dim": 8, "num_classes": 3, "embed_dim": 16, "depths": (1, 1), "num_heads": (2, 4), "window": 2}
+    net = SwinTemporalHead(**kw, absolute_position=absolute_position).eval()
+    other = SwinTemporalHead(**kw, absolute_position=not absolute_position).eval()
+    other.load_state_dict(net.state_dict())  # same weights: the sinusoidal table is not a parameter
+    x = torch.randn(2, 9, 8)
+    padded = torch.cat([x, torch.randn(2, 4, 8)], dim=1)
+    lengths = torch.tensor([9, 6])
+    with torch.no_grad():
+        out = net(x, lengths)
+        torch.testing.assert_close(net(padded, lengths), out)  # padded steps never change the output
+        assert not torch.allclose(other(x, lengths), out)  # the encoding reaches the output
+
+
 def test_post_norm_transformer_is_exactly_the_seeds() -> None:
     # Seed 003: projection + 4 post-norm encoder layers + classifier, no final norm.
     net = TransformerHead(input_dim=2048, num_classes=50, norm_first=False)
