@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ucfbench.data.clips import ClipVideoDataset  # noqa: E402
 from ucfbench.data.sampling import StrideSampler  # noqa: E402
-from ucfbench.data.synthetic_dataset import SyntheticUCF101  # noqa: E402
+from ucfbench.data.synthetic import SyntheticUCF101  # noqa: E402
 from ucfbench.data.transforms import ClipTransform  # noqa: E402
 from ucfbench.models.cnn_rnn import CNNRNN  # noqa: E402
 

@@ -58,7 +58,7 @@ def find_videos(root: Path) -> list[Path]:
 
 def synthetic_videos(workdir: Path, overrides: dict[str, str]) -> Path:
     """The synthetic dataset (default spec, or with integer ``overrides``) under ``workdir``."""
-    from ucfbench.data.synthetic import SyntheticSpec, generate
+    from ucfbench.data.synthetic_videos import SyntheticSpec, generate
 
     return generate(
         workdir / "synthetic", SyntheticSpec(**{k: int(v) for k, v in overrides.items()})

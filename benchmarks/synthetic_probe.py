@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from ucfbench.data.synthetic import MANIFEST, SyntheticSpec, generate
+from ucfbench.data.synthetic_videos import MANIFEST, SyntheticSpec, generate
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

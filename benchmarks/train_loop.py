@@ -3,7 +3,7 @@
 Both train the same head (the suite's GRU, hidden 512, seed 003's Adam + StepLR recipe) on the
 same random cached-feature-shaped data (float16 ``(N, T, D)``, e.g. 2048 videos x 32 x 512, or
 ``--dim 2048`` for ResNet-50 features), same batches (:class:`InMemoryLoader`, the loader
-``VideoDataModule`` uses with ``data.device_resident``), same precision:
+``FeatureDataModule`` uses with ``data.device_resident``), same precision:
 
 * ``plain``: ``for batch in loader: standardise, forward, cross-entropy, backward, step``; nothing else.
 * ``lightning``: the real ``ActionClassifier`` (its torchmetrics and ``self.log`` calls included)
@@ -47,8 +47,8 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from ucfbench.data.datamodule import EpochOrder, InMemoryLoader
 from ucfbench.data.datasets import FeatureDataset
+from ucfbench.datamodules.feature_datamodule import EpochOrder, InMemoryLoader
 from ucfbench.models.heads.gru import GRUHead
 from ucfbench.models.module import ActionClassifier
 from ucfbench.utils.resolvers import amp_precision

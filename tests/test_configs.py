@@ -50,7 +50,7 @@ def test_cnn_rnn_selects_clips_and_its_callbacks(tmp_path: Path) -> None:
     assert cfg.data._target_.endswith("ClipDataModule") and cfg.model.net._target_.endswith("CNNRNN")
     assert cfg.callbacks.finetuning.unfreeze_epoch == 5 and cfg.callbacks.early_stopping.patience == 8
     assert cfg.callbacks.early_stopping.monitor == "val/top1" and "model_checkpoint" in cfg.callbacks
-    assert make_cfg(tmp_path).data._target_.endswith("VideoDataModule")  # sequence heads keep the features
+    assert make_cfg(tmp_path).data._target_.endswith("FeatureDataModule")  # sequence heads keep the features
 
 
 def test_seed_000_recipe(tmp_path: Path) -> None:

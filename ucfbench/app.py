@@ -46,7 +46,7 @@ def default_examples(predictor: Predictor) -> list[Path]:
             found.append(videos[0])  # group 1: in split 1's test block, never trained on under split 1
     if found or not str(cfg.dataset.get("_target_", "")).endswith("SyntheticUCF101"):
         return found
-    from ucfbench.data.synthetic import ALL_CLASSES, SyntheticSpec, write_clip
+    from ucfbench.data.synthetic_videos import ALL_CLASSES, SyntheticSpec, write_clip
 
     spec_cfg = dict(cfg.dataset.get("spec") or {})
     spec = SyntheticSpec(**{k: v for k, v in spec_cfg.items() if k != "classes"})

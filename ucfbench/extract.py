@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 
-from ucfbench.features.extract import extract_from_config
-from ucfbench.utils.wandb import register_resolvers
+from ucfbench.cache.extraction import extract_from_config
+from ucfbench.utils.resolvers import register_resolvers
 
 register_resolvers()
 

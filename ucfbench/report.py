@@ -14,7 +14,7 @@ import math
 import sys
 from pathlib import Path
 
-from ucfbench.eval.report import (
+from ucfbench.eval.study import (
     LEAKY_NOTE,
     aggregate,
     duplicate_runs,

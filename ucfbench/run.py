@@ -23,10 +23,10 @@ from rich.table import Table
 
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.prepare import launch_rank, prepare_data
-from ucfbench.eval.outputs import write_results
+from ucfbench.eval.run_dir import write_results
 from ucfbench.utils.builders import build_callbacks, build_loggers
 from ucfbench.utils.io import atomic_write
-from ucfbench.utils.wandb import register_resolvers
+from ucfbench.utils.resolvers import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()

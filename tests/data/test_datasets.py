@@ -12,9 +12,10 @@ import pytest
 from hydra.utils import instantiate
 
 from tests.conftest import make_cfg
-from ucfbench.data.base import SUBSETS, ActionDataset, DatasetError, holdout_fraction
+from ucfbench.data.base import SUBSETS, ActionDataset, DatasetError
 from ucfbench.data.folder import VideoFolder
 from ucfbench.data.hmdb51 import HMDB51, source_of
+from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
 from ucfbench.data.ucf50 import UCF50
 from ucfbench.data.ucf101 import UCF101

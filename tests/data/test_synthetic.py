@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from ucfbench.data import synthetic
-from ucfbench.data.synthetic import (
+from ucfbench.data import synthetic_videos as synthetic
+from ucfbench.data.synthetic_videos import (
     MANIFEST,
     PAIRS,
     SyntheticSpec,

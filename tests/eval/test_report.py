@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.eval.outputs import write_results
-from ucfbench.eval.report import (
+from ucfbench.eval.run_dir import write_results
+from ucfbench.eval.study import (
     LEAKY_NOTE,
     Run,
     aggregate,

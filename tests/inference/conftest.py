@@ -39,7 +39,7 @@ def cnn_rnn_run(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def held_out_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One new clip per tiny class, rendered like the tiny dataset but from a group it never had."""
-    from ucfbench.data.synthetic import SyntheticSpec, write_clip
+    from ucfbench.data.synthetic_videos import SyntheticSpec, write_clip
 
     spec = SyntheticSpec(classes=tuple(TINY_CLASSES), groups=6, clips=1, size=32, frames=8)
     folder = tmp_path_factory.mktemp("held-out")

@@ -12,9 +12,9 @@ from hydra.utils import instantiate
 
 from tests.conftest import make_cfg
 from tests.models.test_heads import SEQUENCE_HEADS
+from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.export import main as export_main
-from ucfbench.features.backbone import FrameEncoder
 from ucfbench.inference.exportable import exportable
 from ucfbench.inference.model import ClipSpec, SequenceHeadModel, TrainedModel
 from ucfbench.inference.onnx import export_onnx

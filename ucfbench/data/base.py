@@ -1,7 +1,6 @@
 """The contract every dataset implements: classes, one protocol's train / val / test lists.
 
-Also the helpers the readers share: fraction hold-outs by group or by clip, and the checks of
-``dataset.root`` that turn a wrong path into an error saying which path to use instead.
+Also the checks of ``dataset.root`` that turn a wrong path into an error saying which path to use instead.
 """
 
 from __future__ import annotations
@@ -11,14 +10,11 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-
-from ucfbench.data.splits import assert_disjoint, holdout_groups
+from ucfbench.data.splits import assert_disjoint, holdout_fraction, holdout_groups
 from ucfbench.data.types import VideoRecord
 
 SUBSETS = ("train", "val", "test")
@@ -27,46 +23,6 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 
 class DatasetError(RuntimeError):
     """The dataset on disk does not match what its configuration expects."""
-
-
-# -- split helpers -------------------------------------------------------------------------
-def holdout_fraction(
-    records: Sequence[VideoRecord],
-    *,
-    fraction: float,
-    seed: int = 0,
-    key: Callable[[VideoRecord], Hashable] | None = None,
-) -> tuple[list[VideoRecord], list[VideoRecord]]:
-    """Split ``records`` into (kept, held_out), holding out about ``fraction`` of every class.
-
-    Records with the same ``key`` (default: the video itself, i.e. a stratified split over clips)
-    always land on the same side. Units are visited in a seeded random order, twice: the first pass
-    holds out those that take no class past its share, the second those that still bring their
-    classes' held-out counts closer to ``fraction`` of each class. Every class ends near its share
-    (rounded to the nearest video for clip-level splits, to whole groups otherwise).
-    """
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
-    key = key or (lambda r: r.relpath)
-    units: dict[Hashable, Counter] = {}
-    for r in records:
-        units.setdefault(key(r), Counter())[r.label] += 1
-    target = {c: fraction * n for c, n in Counter(r.label for r in records).items()}
-    names = sorted(units, key=str)
-    held_count: Counter = Counter()
-    held: set[Hashable] = set()
-    order = np.random.default_rng(seed).permutation(len(names))
-    for fits_only in (True, False):  # first units that overshoot no class, then the nearest rounding
-        for j in order:
-            counts = units[names[j]]
-            if names[j] in held or (fits_only and any(held_count[c] + k > target[c] for c, k in counts.items())):
-                continue
-            gain = sum(abs(held_count[c] + k - target[c]) - abs(held_count[c] - target[c]) for c, k in counts.items())
-            if gain < 0:
-                held.add(names[j])
-                held_count.update(counts)
-    kept = [r for r in records if key(r) not in held]
-    return kept, [r for r in records if key(r) in held]
 
 
 # -- file-system helpers -------------------------------------------------------------------

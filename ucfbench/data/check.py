@@ -36,7 +36,7 @@ from rich.table import Table
 from ucfbench.data.base import SUBSETS, ActionDataset, DatasetError
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.data.video import VideoInfo, probe, read_frames
-from ucfbench.utils.wandb import register_resolvers
+from ucfbench.utils.resolvers import register_resolvers
 
 register_resolvers()
 

@@ -15,7 +15,8 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_root, holdout_fraction, is_video
+from ucfbench.data.base import ActionDataset, DatasetError, check_root, is_video
+from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
 
 log = logging.getLogger(__name__)

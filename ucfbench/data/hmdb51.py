@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root, holdout_fraction
+from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root
+from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
 
 SPLIT_DIR_NAME = "testTrainMulti_7030_splits"

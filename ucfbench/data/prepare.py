@@ -17,9 +17,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from ucfbench.cache.extraction import extract_from_config
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.datasets import feature_stats
-from ucfbench.features.extract import extract_from_config
 
 
 def launch_rank() -> int:

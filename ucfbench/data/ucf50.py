@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_root, holdout_fraction, is_video
-from ucfbench.data.splits import parse_ucf_name
+from ucfbench.data.base import ActionDataset, DatasetError, check_root, is_video
+from ucfbench.data.splits import holdout_fraction, parse_ucf_name
 from ucfbench.data.types import VideoRecord
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ucfbench.eval.report import Run
+from ucfbench.eval.study import Run
 
 CURVES = (("loss", "train/loss", "val/loss", 1.0), ("top-1 (%)", "train/top1", "val/top1", 100.0))
 

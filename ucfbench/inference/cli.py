@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from ucfbench.features.backbone import WeightsUnavailableError
+from ucfbench.backbones.frame_encoder import WeightsUnavailableError
 from ucfbench.inference.model import CheckpointError
 
 

@@ -29,8 +29,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.video import read_frames
-from ucfbench.features.backbone import FrameEncoder
 from ucfbench.models.module import ActionClassifier
 
 log = logging.getLogger(__name__)

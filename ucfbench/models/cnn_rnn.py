@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ucfbench.features.backbone import build_resnet
+from ucfbench.backbones.frame_encoder import build_resnet
 from ucfbench.models.heads.masking import masked_mean, reverse_within_length, valid_mask
 
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")

@@ -1,4 +1,5 @@
-"""OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``."""
+"""OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``,
+``${wandb_offline:}``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import logging
 import os
 
 import torch
+from omegaconf import OmegaConf
+
+from ucfbench.utils.wandb import wandb_offline
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +48,15 @@ def mixed_precision(precision: str, accelerator: str = "auto") -> str:
         log.warning("trainer.precision: %s needs CUDA; training in 32-true on CPU", precision)
         return "32-true"
     return precision
+
+
+def register_resolvers() -> None:
+    """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``, ``${ucfbench_home:}``)."""
+    if not OmegaConf.has_resolver("wandb_offline"):
+        OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
+    if not OmegaConf.has_resolver("amp_precision"):
+        OmegaConf.register_new_resolver("amp_precision", amp_precision)
+    if not OmegaConf.has_resolver("mixed_precision"):
+        OmegaConf.register_new_resolver("mixed_precision", mixed_precision)
+    if not OmegaConf.has_resolver("ucfbench_home"):
+        OmegaConf.register_new_resolver("ucfbench_home", ucfbench_home)

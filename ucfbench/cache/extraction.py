@@ -16,12 +16,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
 from torch.utils.data import DataLoader
 
+from ucfbench.backbones.frame_encoder import FrameEncoder
+from ucfbench.cache.features import FeatureCache, FeatureSpec
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.datasets import ClipDataset
 from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.types import Batch
-from ucfbench.features.backbone import FrameEncoder
-from ucfbench.features.cache import FeatureCache, FeatureSpec
 
 log = logging.getLogger(__name__)
 

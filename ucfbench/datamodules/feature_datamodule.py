@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ucfbench.cache.features import UNREADABLE, FeatureCache
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.datasets import FeatureDataset
 from ucfbench.data.types import Batch, VideoRecord
-from ucfbench.features.cache import UNREADABLE, FeatureCache
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def parse_device_resident(value: bool | str) -> bool | str:
     raise ValueError(f"data.device_resident must be auto, true or false, got {value!r}")
 
 
-class VideoDataModule(L.LightningDataModule):
+class FeatureDataModule(L.LightningDataModule):
     """Serves a dataset's splits as batches of cached per-frame features.
 
     Args:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ucfbench.cache.extraction import extract_features
+from ucfbench.cache.features import FeatureSpec
 from ucfbench.data.sampling import UniformSampler
-from ucfbench.features.cache import FeatureSpec
-from ucfbench.features.extract import extract_features
 
 
 @pytest.mark.slow

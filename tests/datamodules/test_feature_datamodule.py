@@ -10,8 +10,8 @@ import torch
 from hydra.utils import instantiate
 
 from tests.conftest import make_cfg
-from ucfbench.data.datamodule import EpochOrder, InMemoryLoader, VideoDataModule, parse_device_resident
-from ucfbench.features.extract import extract_from_config
+from ucfbench.cache.extraction import extract_from_config
+from ucfbench.datamodules.feature_datamodule import EpochOrder, FeatureDataModule, InMemoryLoader, parse_device_resident
 
 
 def _loader(n: int = 23, *, batch_size: int = 4, shuffle: bool = True, seed: int = 0, rank: int = 0,
@@ -162,6 +162,6 @@ def test_device_resident_on_cuda(tiny_features, tiny_dataset) -> None:
 
 def test_datamodule_accepts_string_booleans(tiny_features, tiny_dataset) -> None:
     cfg, cache = tiny_features
-    dm = VideoDataModule(dataset=tiny_dataset, cache=cache, device_resident="false")
+    dm = FeatureDataModule(dataset=tiny_dataset, cache=cache, device_resident="false")
     dm.setup("fit")
     assert not dm.resident and isinstance(dm.train_dataloader(), torch.utils.data.DataLoader)

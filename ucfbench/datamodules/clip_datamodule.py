@@ -15,8 +15,9 @@ import lightning as L
 from lightning.pytorch.trainer.states import RunningStage
 from torch.utils.data import DataLoader
 
+from ucfbench.cache.clips import DecodedClipCache, clip_cache_spec
 from ucfbench.data.base import ActionDataset
-from ucfbench.data.clips import ClipVideoDataset, DecodedClipCache, clip_cache_spec
+from ucfbench.data.clips import ClipVideoDataset
 from ucfbench.data.sampling import MultiViewSampler
 from ucfbench.data.transforms import ClipTransform
 from ucfbench.data.types import Batch, VideoRecord

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ucfbench.data.datamodule import VideoDataModule
+from ucfbench.cache.extraction import extract_features
+from ucfbench.cache.features import DONE, UNREADABLE, FeatureSpec
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.data.ucf101 import UCF101
-from ucfbench.features.cache import DONE, UNREADABLE, FeatureSpec
-from ucfbench.features.extract import extract_features
+from ucfbench.datamodules.feature_datamodule import FeatureDataModule
 
 SPEC = FeatureSpec(arch="resnet18", weights=None, init_seed=0, size=32, sampler=UniformSampler(num_frames=8),
                    backend="auto")
@@ -47,7 +47,7 @@ def test_skip_records_the_bad_video_and_leaves_it_out(damaged, tmp_path: Path) -
     assert cache.unreadable() == [bad]
     state = cache.state()
     assert (state == UNREADABLE).sum() == 1 and (state == DONE).sum() == len(state) - 1
-    dm = VideoDataModule(dataset=dataset, cache=cache)
+    dm = FeatureDataModule(dataset=dataset, cache=cache)
     dm.setup()
     assert dm.skipped == [bad]
     assert bad not in {r.relpath for r in dm.records["test"]}

@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from tests.utils import write_video
+from ucfbench.cache.clips import DONE, PENDING, UNREADABLE, DecodedClipCache
 from ucfbench.data import clips as clips_module
-from ucfbench.data.clip_datamodule import ClipDataModule
-from ucfbench.data.clips import DONE, PENDING, UNREADABLE, ClipVideoDataset, DecodedClipCache, read_clip
+from ucfbench.data.clips import ClipVideoDataset, read_clip
 from ucfbench.data.sampling import MultiViewSampler, StrideSampler, UniformSampler
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform
 from ucfbench.data.types import VideoRecord
 from ucfbench.data.video import VideoDecodeError
+from ucfbench.datamodules.clip_datamodule import ClipDataModule
 
 
 def _module(dataset, **kw) -> ClipDataModule:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from ucfbench.backbones.frame_encoder import FrameEncoder, WeightsUnavailableError
+from ucfbench.cache import extraction as extract_mod
+from ucfbench.cache.extraction import extract_features, feature_cache
+from ucfbench.cache.features import DONE, PENDING, FeatureSpec
 from ucfbench.data.sampling import StrideSampler, UniformSampler
-from ucfbench.features import extract as extract_mod
-from ucfbench.features.backbone import FrameEncoder, WeightsUnavailableError
-from ucfbench.features.cache import DONE, PENDING, FeatureSpec
-from ucfbench.features.extract import extract_features, feature_cache
 
 SPEC = FeatureSpec(arch="resnet18", weights=None, init_seed=0, size=32, sampler=UniformSampler(num_frames=8),
                    backend="pyav")

@@ -1,0 +1,1 @@
+"""LightningDataModules: cached features for sequence heads, decoded clips for end-to-end models."""

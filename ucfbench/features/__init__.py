@@ -1,1 +1,0 @@
-"""Frozen-backbone per-frame features: the backbone, the cache, and its extraction."""
