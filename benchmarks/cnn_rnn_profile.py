@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ucfbench.data.clips import ClipVideoDataset  # noqa: E402
+from ucfbench.data.clips import ClipDataset  # noqa: E402
 from ucfbench.data.sampling import StrideSampler  # noqa: E402
 from ucfbench.data.synthetic import SyntheticUCF101  # noqa: E402
 from ucfbench.data.transforms import ClipTransform  # noqa: E402
@@ -50,7 +50,7 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype, enabled=precision != "32-true")
 
 
-def measure_decode(ds: ClipVideoDataset, n: int) -> float:
+def measure_decode(ds: ClipDataset, n: int) -> float:
     """Clips per second of ``ds[i]`` in this process."""
     ds[0]  # open the decoder once
     start = time.perf_counter()
@@ -104,7 +104,7 @@ def measure_compute(net: CNNRNN, x: torch.Tensor, lengths: torch.Tensor, labels:
     return ms
 
 
-def measure_train(net: CNNRNN, ds: ClipVideoDataset, *, batch: int, accumulate: int, workers: int, steps: int,
+def measure_train(net: CNNRNN, ds: ClipDataset, *, batch: int, accumulate: int, workers: int, steps: int,
                   precision: str, device: torch.device) -> float:
     """Clips per second of the real loop: workers decode while the model trains."""
     # forkserver: this process decoded videos (PyAV threads) before, and a forked worker can hang on
@@ -183,7 +183,7 @@ def main() -> None:
         dataset = SyntheticUCF101(root=args.root)
         dataset.prepare()
         records = dataset.subset("train")
-        ds = ClipVideoDataset(root=dataset.root, records=records, sampler=StrideSampler(num_frames=t, stride=args.stride),
+        ds = ClipDataset(root=dataset.root, records=records, sampler=StrideSampler(num_frames=t, stride=args.stride),
                               size=s, transform=ClipTransform(size=s, train=True, hflip=0.0), random_clips=True)
         with torch.inference_mode():
             result["decode_clips_per_s"] = round(measure_decode(ds, 4 * args.steps), 2)

@@ -47,8 +47,8 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from ucfbench.data.datasets import FeatureDataset
-from ucfbench.datamodules.feature_datamodule import EpochOrder, InMemoryLoader
+from ucfbench.datamodules import model_input
+from ucfbench.datamodules.feature_datamodule import EpochOrder, FeatureDataset, InMemoryLoader
 from ucfbench.models.heads.gru import GRUHead
 from ucfbench.models.module import ActionClassifier
 from ucfbench.utils.resolvers import amp_precision
@@ -56,7 +56,6 @@ from ucfbench.utils.resolvers import amp_precision
 log = logging.getLogger("benchmarks.train_loop")
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODES = ("plain", "lightning", "lightning+callbacks", "lightning+dataloader")
-STUDY_HEADS_SKIP = {"cnn_rnn"}  # end-to-end, not a head on cached features
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -264,8 +263,15 @@ def loader_throughput(loader, device: torch.device, batch_size: int, passes: int
 
 # -- the study -----------------------------------------------------------------------------------
 def study_heads() -> list[str]:
+    """Every model that reads cached features (``model.input: features``): the eight sequence heads."""
     return sorted(p.stem for p in (CONF / "model").glob("*.yaml") if not p.stem.startswith("_")
-                  and p.stem not in STUDY_HEADS_SKIP)
+                  and model_input(compose_cfg([f"model={p.stem}"])) == "features")
+
+
+def compose_cfg(overrides: list[str]):
+    """The suite's config with ``overrides``, as ``python -m ucfbench.run`` composes it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=overrides)
 
 
 def study(args: argparse.Namespace, device: torch.device) -> dict:
@@ -281,10 +287,9 @@ def study(args: argparse.Namespace, device: torch.device) -> dict:
     test_loader = memory_loader(test_split, device, 64, shuffle=False)
     results = {}
     for head in args.heads or study_heads():
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("config", overrides=[f"model={head}", f"trainer.max_epochs={epochs}"])
+        cfg = compose_cfg([f"model={head}", f"trainer.max_epochs={epochs}"])
         torch.manual_seed(0)
-        net = instantiate(cfg.model.net, input_dim=d, num_classes=classes)
+        net = instantiate(cfg.model.net)(input_dim=d, num_classes=classes)
         model = instantiate(cfg.model, net=net, num_classes=classes, input_dim=d)
         model.set_input_stats(*stats)
         clock = Clock(device)

@@ -15,7 +15,7 @@ import torch
 
 from ucfbench.run import model_name, train
 
-REQUIRED_KEYS = {"dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc", "params",
+REQUIRED_KEYS = {"dataset", "protocol", "split", "fold", "model", "seed", "top1", "top5", "mean_class_acc", "params",
                  "train_seconds", "epochs"}
 
 
@@ -32,7 +32,8 @@ def test_smoke_cli(tiny_home: Path, tmp_path: Path) -> None:
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert REQUIRED_KEYS <= metrics.keys()
-    assert (metrics["dataset"], metrics["split"], metrics["model"], metrics["seed"]) == ("synthetic", "split1", "gru", 42)
+    identity = ("dataset", "protocol", "split", "fold", "model", "seed")
+    assert tuple(metrics[k] for k in identity) == ("synthetic", "official", 1, None, "gru", 42)
     for key in ("top1", "top5", "mean_class_acc"):
         assert 0.0 <= metrics[key] <= 1.0
     assert metrics["epochs"] == 2 and metrics["params"] > 0 and metrics["train_seconds"] > 0

@@ -21,10 +21,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import numpy as np  # noqa: E402
 
-from ucfbench.data.video import VideoDecodeError  # noqa: E402
+from ucfbench.data.video import (  # noqa: E402
+    VIDEO_EXTENSIONS,
+    VideoDecodeError,  # noqa: E402
+    is_video,
+)
 from ucfbench.inference.cli import UsageError, parse_args, run_command  # noqa: E402
 from ucfbench.inference.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor, load_predictor  # noqa: E402
-from ucfbench.predict import VIDEO_SUFFIXES, list_videos  # noqa: E402
+from ucfbench.predict import list_videos  # noqa: E402
 
 log = logging.getLogger("ucfbench.app")
 
@@ -41,7 +45,7 @@ def default_examples(predictor: Predictor) -> list[Path]:
     root = Path(str(cfg.dataset.get("root", "")))
     found = []
     for name in predictor.class_names[:MAX_EXAMPLES]:
-        videos = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in VIDEO_SUFFIXES) if root.is_dir() else []
+        videos = sorted(p for p in (root / name).glob("*") if is_video(p.name)) if root.is_dir() else []
         if videos:
             found.append(videos[0])  # group 1: in split 1's test block, never trained on under split 1
     if found or not str(cfg.dataset.get("_target_", "")).endswith("SyntheticUCF101"):
@@ -108,7 +112,7 @@ def build_demo(predictor: Predictor, examples: list[Path]):
         gr.Markdown("# What is happening in this video?\n" + describe(predictor))
         with gr.Row():
             with gr.Column(scale=1):
-                video = gr.File(label="Video", file_types=list(VIDEO_SUFFIXES), type="filepath", elem_id="video-input")
+                video = gr.File(label="Video", file_types=list(VIDEO_EXTENSIONS), type="filepath", elem_id="video-input")
                 if examples:
                     gr.Examples(examples=[[str(p)] for p in examples], inputs=[video], label="Examples",
                                 examples_per_page=MAX_EXAMPLES)

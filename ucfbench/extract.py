@@ -21,7 +21,7 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     dataset = instantiate(cfg.dataset)
     dataset.prepare()
-    cache = extract_from_config(dataset, cfg.features, on_bad_video=dataset.on_bad_video)
+    cache = extract_from_config(dataset, cfg.features, in_process=True)
     if cache.is_complete():
         Console().print(f"Features: {cache.dir}  ({cache.shape[0]} x {cache.shape[1]} x {cache.shape[2]} float16)")
 

@@ -25,13 +25,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.data.video import VideoDecodeError
+from ucfbench.data.video import VIDEO_EXTENSIONS, VideoDecodeError, is_video
 from ucfbench.inference.cli import UsageError, parse_args, run_command
 from ucfbench.inference.predictor import Prediction, load_predictor
 
 log = logging.getLogger("ucfbench.predict")
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v")
 USAGE = __doc__.split("\n\n")[1]
 KEYS = {"checkpoint": None, "video": [], "videos": None, "output": "table", "top_k": "5", "device": "cpu"}
 
@@ -41,7 +40,7 @@ def list_videos(folder: str | Path) -> list[Path]:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UsageError(f"videos={folder}: not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_video(p.name))
 
 
 def prediction_table(pred: Prediction, k: int) -> Table:
@@ -69,7 +68,7 @@ def run(argv: list[str]) -> int:
     if args["videos"]:
         found = list_videos(args["videos"])
         if not found:
-            raise UsageError(f"videos={args['videos']}: no video files ({' '.join(VIDEO_SUFFIXES)}) in it")
+            raise UsageError(f"videos={args['videos']}: no video files ({' '.join(VIDEO_EXTENSIONS)}) in it")
         videos += found
     if not videos:
         raise UsageError(f"give video=<file> (repeatable) or videos=<folder>\n{USAGE}")

@@ -241,7 +241,8 @@ def test_ucf50_fold_matches_config(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["dataset=ucf50", f"dataset.root={tmp_path}", "dataset.fold=7"])
     ds = instantiate(cfg.dataset)
     assert ds.split_name == "fold07" and {r.group for r in ds.subset("test")} == {7}
-    assert ds.describe() == {"dataset": "ucf50", "split": "fold07", "leaky": False, "protocol": "logo"}
+    assert ds.describe() == {"dataset": "ucf50", "protocol": "logo", "split": None, "fold": 7, "split_name": "fold07",
+                             "leaky": False}
 
 
 def test_ucf50_groups_protocol(tmp_path: Path) -> None:

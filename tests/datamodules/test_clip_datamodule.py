@@ -11,7 +11,7 @@ import torch
 from tests.utils import write_video
 from ucfbench.cache.clips import DONE, PENDING, UNREADABLE, DecodedClipCache
 from ucfbench.data import clips as clips_module
-from ucfbench.data.clips import ClipVideoDataset, read_clip
+from ucfbench.data.clips import ClipDataset, read_clip
 from ucfbench.data.sampling import MultiViewSampler, StrideSampler, UniformSampler
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, ClipTransform
 from ucfbench.data.types import VideoRecord
@@ -97,9 +97,9 @@ def _videos(root: Path, n: int = 3) -> list[VideoRecord]:
     return [*records, VideoRecord(relpath="A/bad.avi", label=0)]
 
 
-def _dataset(root: Path, records, cache, on_bad_video: str = "skip") -> ClipVideoDataset:
+def _dataset(root: Path, records, cache, on_bad_video: str = "skip") -> ClipDataset:
     sampler = MultiViewSampler(base=StrideSampler(num_frames=4, stride=2), num_views=1)
-    return ClipVideoDataset(root=root, records=records, sampler=sampler, size=32,
+    return ClipDataset(root=root, records=records, sampler=sampler, size=32,
                             transform=ClipTransform(size=32, train=False), cache=cache,
                             rows=[cache.row[r.relpath] for r in records], on_bad_video=on_bad_video)
 

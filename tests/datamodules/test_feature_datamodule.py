@@ -91,8 +91,8 @@ def tiny_features(tiny_home: Path, tiny_dataset):
 def test_in_memory_batches_equal_dataloader_batches(tiny_features, tiny_dataset) -> None:
     """Both paths serve the same float32 values from the same cache rows."""
     cfg, cache = tiny_features
-    memory = instantiate(cfg.data, dataset=tiny_dataset, cache=cache, device_resident=True)
-    loader = instantiate(cfg.data, dataset=tiny_dataset, cache=cache, device_resident=False)
+    memory = instantiate(cfg.data, dataset=tiny_dataset, device_resident=True)
+    loader = instantiate(cfg.data, dataset=tiny_dataset, device_resident=False)
     memory.setup("fit"), loader.setup("fit")
     memory.setup("test"), loader.setup("test")
     assert set(memory.resident) == {"train", "val", "test"} and not loader.resident
@@ -113,7 +113,7 @@ def test_in_memory_batches_equal_dataloader_batches(tiny_features, tiny_dataset)
 def test_auto_keeps_small_splits_in_memory_on_cpu(tiny_features, tiny_dataset) -> None:
     cfg, cache = tiny_features
     assert cfg.data.device_resident == "auto" and cfg.data.seed == cfg.seed
-    dm = instantiate(cfg.data, dataset=tiny_dataset, cache=cache)
+    dm = instantiate(cfg.data, dataset=tiny_dataset)
     dm.setup("fit")
     assert set(dm.resident) == {"train", "val"}  # the test split waits for setup("test")
     assert all(t.device.type == "cpu" and t.dtype == torch.float16 for t in [dm.resident["train"]["features"]])
@@ -133,17 +133,26 @@ def test_batches_on_the_device_are_not_copied_again() -> None:
         assert moved[key].device == device and moved[key].data_ptr() == value.data_ptr(), key
 
 
-def test_setup_before_the_trainer_keeps_the_gathered_split(tiny_features, tiny_dataset) -> None:
-    """run.py sets up before the trainer exists; Lightning's setup then reuses what was gathered."""
-    import lightning as L
-
+def test_setup_again_keeps_the_gathered_split(tiny_features, tiny_dataset) -> None:
+    """Lightning sets up again for test after fit: what was gathered is reused, not read again."""
     cfg, cache = tiny_features
-    dm = instantiate(cfg.data, dataset=tiny_dataset, cache=cache)
+    dm = instantiate(cfg.data, dataset=tiny_dataset)
     dm.setup("fit")
     features = dm.resident["train"]["features"]
-    dm.trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False)
     dm.setup("fit")
-    assert dm.resident["train"]["features"] is features
+    assert dm.resident["train"]["features"] is features and dm.cache.dir == cache.dir
+
+
+def test_the_datamodule_owns_its_data(tiny_features, tiny_dataset) -> None:
+    """prepare_data finds the features cached (nothing extracted); setup exposes what the model needs."""
+    cfg, cache = tiny_features
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.extracted == 0 and dm.input_dim == cache.dim and dm.num_classes == tiny_dataset.num_classes
+    mean, std = dm.input_stats
+    assert mean.shape == std.shape == (cache.dim,) and (std > 0).any()
+    assert dm.describe()["features"]["extracted"] == 0
 
 
 @pytest.mark.gpu
@@ -151,10 +160,9 @@ def test_device_resident_on_cuda(tiny_features, tiny_dataset) -> None:
     import lightning as L
 
     cfg, cache = tiny_features
-    dm = instantiate(cfg.data, dataset=tiny_dataset, cache=cache)
-    dm.setup("fit")  # as run.py does, before the trainer: gathered into RAM
+    dm = instantiate(cfg.data, dataset=tiny_dataset)
     dm.trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False)
-    dm.setup("fit")  # Lightning's call: moved to the GPU
+    dm.setup("fit")  # gathered straight into GPU memory
     batch = next(iter(dm.train_dataloader()))
     assert all(v.is_cuda for v in batch.values()) and batch["x"].dtype == torch.float32
     assert dm.resident["train"]["features"].is_cuda and dm.resident["train"]["features"].dtype == torch.float16
@@ -162,6 +170,6 @@ def test_device_resident_on_cuda(tiny_features, tiny_dataset) -> None:
 
 def test_datamodule_accepts_string_booleans(tiny_features, tiny_dataset) -> None:
     cfg, cache = tiny_features
-    dm = FeatureDataModule(dataset=tiny_dataset, cache=cache, device_resident="false")
+    dm = FeatureDataModule(dataset=tiny_dataset, features=cfg.features, device_resident="false")
     dm.setup("fit")
     assert not dm.resident and isinstance(dm.train_dataloader(), torch.utils.data.DataLoader)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.eval.run_dir import write_results
+from ucfbench.eval.run_dir import write_test_results
 from ucfbench.eval.study import (
     LEAKY_NOTE,
     Run,
@@ -51,7 +51,7 @@ def write_run(run_dir: Path, *, model: str, seed: int, probs: np.ndarray, labels
     info = {"dataset": "synthetic", "split": split, "leaky": leaky, "model": model, "seed": seed, "params": params,
             "train_seconds": train_seconds, "epochs": 2, "best_val_top1": 0.5, "checkpoint": "", "features": {},
             "num_classes": len(CLASSES), "skipped": 0}
-    write_results(run_dir, probs=torch.tensor(probs[order], dtype=torch.float32),
+    write_test_results(run_dir, probs=torch.tensor(probs[order], dtype=torch.float32),
                   labels=torch.tensor([labels[i] for i in order]),
                   records=[VideoRecord(relpath=videos[i], label=labels[i]) for i in order],
                   classes=CLASSES, pairs=PAIRS, info=info)

@@ -36,7 +36,7 @@ def test_reverse_valid_reverses_only_the_valid_steps() -> None:
 def test_export_twin_computes_the_same_function(name: str, tmp_path: Path) -> None:
     """Every head's exported form (recurrent heads: unpacked) equals it on padded batches."""
     torch.manual_seed(0)
-    net = instantiate(make_cfg(tmp_path, [f"model={name}"]).model.net, input_dim=D, num_classes=C).eval()
+    net = instantiate(make_cfg(tmp_path, [f"model={name}"]).model.net)(input_dim=D, num_classes=C).eval()
     twin = exportable(net)
     assert isinstance(net, RecurrentHead) == (type(twin) is not type(net))
     x, lengths = torch.randn(B, T, D), torch.tensor([T, 7, 3, 1])
@@ -50,7 +50,7 @@ def random_trained(name: str, root: Path) -> TrainedModel:
     torch.manual_seed(0)
     encoder = FrameEncoder(arch="resnet18", weights=None, init_seed=0)
     classes = [f"class{i}" for i in range(C)]
-    net = instantiate(cfg.model.net, input_dim=encoder.out_dim, num_classes=C)
+    net = instantiate(cfg.model.net)(input_dim=encoder.out_dim, num_classes=C)
     head = instantiate(cfg.model, net=net, num_classes=C, class_names=classes, input_dim=encoder.out_dim)
     head.set_input_stats(torch.rand(encoder.out_dim), 0.5 + torch.rand(encoder.out_dim))
     return TrainedModel(family="sequence_head", model=SequenceHeadModel(encoder, head).eval(),

@@ -24,7 +24,7 @@ def pixel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory as an end-to-end model writes it: its config selects clip sampling in ``data``."""
     run_dir = tmp_path_factory.mktemp("pixel-run")
     cfg = {
-        "model": {"_target_": "ucfbench.models.module.ActionClassifier",
+        "model": {"_target_": "ucfbench.models.module.ActionClassifier", "input": "clips",
                   "net": {"_target_": "tests.inference.stand_in.TinyPixelNet", "width": 8, "weights": "IMAGENET1K_V1"}},
         "data": {"sampler": {"_target_": "ucfbench.data.sampling.StrideSampler", "num_frames": 6, "stride": 1},
                  "size": 32, "backend": "auto"},

@@ -29,7 +29,7 @@ def test_config_builds_the_seed_network(tmp_path: Path) -> None:
     assert (net.arch, net.weights, list(net.finetune_layers), net.hidden_dim, net.bidirectional, net.attention) == (
         "resnet18", "IMAGENET1K_V1", ["layer3", "layer4"], 256, True, True)
     assert net.dropout == 0.3 and cfg.model.input_norm == "none" and cfg.model.label_smoothing == 0.1
-    built = instantiate(make_cfg(tmp_path, ["model=cnn_rnn"]).model.net, num_classes=C)  # synthetic: weights=null
+    built = instantiate(make_cfg(tmp_path, ["model=cnn_rnn"]).model.net)(num_classes=C)  # synthetic: weights=null
     assert isinstance(built, CNNRNN) and not built.backbone.pretrained
 
 

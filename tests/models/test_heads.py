@@ -8,11 +8,12 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from tests.conftest import CONF, make_cfg
+from tests.conftest import CONF, REPO, make_cfg
+from ucfbench.datamodules import model_input
 
 SEQUENCE_HEADS = sorted(
     p.stem for p in (CONF / "model").glob("*.yaml")
-    if not p.stem.startswith("_") and "heads" in p.read_text()
+    if not p.stem.startswith("_") and model_input(make_cfg(REPO, [f"model={p.stem}"])) == "features"
 )
 B, T, D, C = 4, 12, 24, 7
 
@@ -21,7 +22,7 @@ B, T, D, C = 4, 12, 24, 7
 def head(request, tmp_path_factory: pytest.TempPathFactory) -> torch.nn.Module:
     cfg = make_cfg(tmp_path_factory.mktemp("cfg"), [f"model={request.param}"])
     torch.manual_seed(0)
-    return instantiate(cfg.model.net, input_dim=D, num_classes=C)
+    return instantiate(cfg.model.net)(input_dim=D, num_classes=C)
 
 
 def test_head_list_is_complete() -> None:
@@ -62,7 +63,7 @@ def test_padding_never_changes_the_output(head: torch.nn.Module) -> None:
 
 def test_mean_pool_is_blind_to_order(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["model=mean_pool"])
-    net = instantiate(cfg.model.net, input_dim=D, num_classes=C).eval()
+    net = instantiate(cfg.model.net)(input_dim=D, num_classes=C).eval()
     x = torch.randn(B, T, D)
     with torch.no_grad():
         torch.testing.assert_close(net(x, torch.full((B,), T)), net(x.flip(1), torch.full((B,), T)))

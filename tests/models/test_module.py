@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import torch
 
-from ucfbench.data.datasets import feature_stats
+from ucfbench.datamodules.feature_datamodule import feature_stats
 from ucfbench.models.heads.gru import GRUHead
 from ucfbench.models.module import ActionClassifier
 

@@ -17,12 +17,12 @@ SEED_003_PARAMS = {"rnn": 1.34, "lstm": 5.27, "gru": 3.96, "bilstm": 10.55, "sta
 def test_recurrent_heads_match_seed_003(model: str, millions: float, tmp_path: Path) -> None:
     if not (CONF / "model" / f"{model}.yaml").is_file():
         pytest.fail(f"conf/model/{model}.yaml is missing")
-    net = instantiate(make_cfg(tmp_path, [f"model={model}"]).model.net, input_dim=2048, num_classes=50)
+    net = instantiate(make_cfg(tmp_path, [f"model={model}"]).model.net)(input_dim=2048, num_classes=50)
     assert round(sum(p.numel() for p in net.parameters()) / 1e6, 2) == millions
 
 
 def _count(model: str, tmp_path: Path) -> int:
-    net = instantiate(make_cfg(tmp_path, [f"model={model}"]).model.net, input_dim=2048, num_classes=50)
+    net = instantiate(make_cfg(tmp_path, [f"model={model}"]).model.net)(input_dim=2048, num_classes=50)
     return sum(p.numel() for p in net.parameters())
 
 

@@ -155,7 +155,7 @@ def test_warmup_cosine_shortens_a_warmup_as_long_as_the_run() -> None:
 
 def test_transformer_config_builds_its_schedule(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["model=transformer", "trainer.max_epochs=7"])
-    net = instantiate(cfg.model.net, input_dim=8, num_classes=3)
+    net = instantiate(cfg.model.net)(input_dim=8, num_classes=3)
     module = instantiate(cfg.model, net=net, num_classes=3, input_dim=8)
     scheduler = module.configure_optimizers()["lr_scheduler"]["scheduler"]
     assert isinstance(scheduler, torch.optim.lr_scheduler.SequentialLR)

@@ -8,10 +8,14 @@ killed at any point and resumed by running it again.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
 from torch.utils.data import DataLoader
@@ -19,9 +23,10 @@ from torch.utils.data import DataLoader
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.cache.features import FeatureCache, FeatureSpec
 from ucfbench.data.base import ActionDataset
-from ucfbench.data.datasets import ClipDataset
+from ucfbench.data.clips import ClipDataset
 from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.types import Batch
+from ucfbench.utils.resolvers import amp_precision
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +82,6 @@ def _check_unreadable(cache: FeatureCache, on_bad_video: str) -> None:
         log.warning("%d unreadable video(s) skipped, e.g. %s", len(bad), bad[0])
 
 
-def default_precision() -> str:
-    """Mixed precision where a GPU runs the backbone, full precision on CPU."""
-    if not torch.cuda.is_available():
-        return "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-
-
 def feature_cache(dataset: ActionDataset, spec: FeatureSpec, *, root: str | Path, dim: int) -> FeatureCache:
     """The cache entry for ``dataset`` under ``spec`` (not yet created or filled)."""
     return FeatureCache(root=root, spec=spec, dataset_name=dataset.name, records=dataset.records(),
@@ -115,20 +113,22 @@ def extract_features(
     if cache.is_complete():
         log.info("Features cached: %s", cache.dir)
         _check_unreadable(cache, on_bad_video)
+        cache.extracted = 0
         return cache
     cache.create()
     pending = cache.pending_rows()
+    cache.extracted = len(pending)
     n = len(cache.records)
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
     if len(pending):
         clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in pending], sampler=spec.sampler,
-                            size=spec.size, backend=spec.backend, train=False, index=pending,
+                            size=spec.size, backend=spec.backend, index=pending,
                             on_bad_video=on_bad_video)
         loader = DataLoader(clips, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                             pin_memory=torch.cuda.is_available(), persistent_workers=False)
         trainer = L.Trainer(
             accelerator=accelerator, devices=devices, strategy=strategy,
-            precision=precision or default_precision(), logger=False, enable_checkpointing=False,
+            precision=precision or amp_precision(accelerator), logger=False, enable_checkpointing=False,
             callbacks=[CacheWriter(cache), RichProgressBar()], enable_model_summary=False,
         )
         trainer.predict(FeatureExtractor(encoder), dataloaders=loader, return_predictions=False)
@@ -141,10 +141,35 @@ def extract_features(
     return cache
 
 
-def extract_from_config(dataset: ActionDataset, cfg, *, on_bad_video: str = "error") -> FeatureCache:
-    """:func:`extract_features` as the ``features`` config group describes it."""
-    spec = FeatureSpec(arch=cfg.arch, weights=cfg.weights, init_seed=cfg.init_seed, size=cfg.size,
-                       sampler=instantiate(cfg.sampler), backend=cfg.backend)
-    return extract_features(dataset, spec, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                            accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                            precision=cfg.precision, on_bad_video=on_bad_video)
+def extract_in_subprocess() -> None:
+    """Multi-device extraction as its own ``ucfbench.extract`` job, with the overrides of this Hydra
+    job: its DDP ranks (which re-run that command) stop after extraction, and this process never
+    joins their process group."""
+    hydra_cfg = HydraConfig.get()
+    out = Path(hydra_cfg.runtime.output_dir) / "extract"
+    cmd = [sys.executable, "-m", "ucfbench.extract", *hydra_cfg.overrides.task, f"hydra.run.dir={out}",
+           "hydra.output_subdir=null"]
+    subprocess.run(cmd, check=True)
+
+
+def extract_from_config(dataset: ActionDataset, cfg: Mapping, *, in_process: bool = False) -> FeatureCache:
+    """:func:`extract_features` as the ``features`` config group describes it (``sampler`` as a
+    config or already built). ``cache.extracted`` counts the videos this process extracted.
+
+    With ``features.devices`` other than 1, a training job runs the extraction as a separate
+    ``ucfbench.extract`` job (:func:`extract_in_subprocess`); that job passes ``in_process=True``.
+    """
+    sampler = cfg["sampler"]
+    if isinstance(sampler, Mapping):
+        sampler = instantiate(sampler)
+    spec = FeatureSpec(arch=cfg["arch"], weights=cfg["weights"], init_seed=cfg["init_seed"], size=cfg["size"],
+                       sampler=sampler, backend=cfg["backend"])
+    on_bad_video = dataset.on_bad_video
+    devices, strategy = cfg["devices"], cfg["strategy"]
+    if devices != 1 and not in_process:
+        if not feature_cache(dataset, spec, root=cfg["dir"], dim=0).is_complete():
+            extract_in_subprocess()
+        devices, strategy = 1, "auto"  # the features are complete: this only opens them
+    return extract_features(dataset, spec, root=cfg["dir"], batch_size=cfg["batch_size"],
+                            num_workers=cfg["num_workers"], accelerator=cfg["accelerator"], devices=devices,
+                            strategy=strategy, precision=cfg["precision"], on_bad_video=on_bad_video)

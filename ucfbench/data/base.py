@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ucfbench.data.splits import assert_disjoint, holdout_fraction, holdout_groups
 from ucfbench.data.types import VideoRecord
+from ucfbench.data.video import is_video
 
 SUBSETS = ("train", "val", "test")
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm")
 
 
 class DatasetError(RuntimeError):
@@ -26,10 +26,6 @@ class DatasetError(RuntimeError):
 
 
 # -- file-system helpers -------------------------------------------------------------------
-def is_video(name: str) -> bool:
-    return not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS)
-
-
 def _has_videos(folder: Path) -> bool:
     try:
         with os.scandir(folder) as entries:
@@ -230,6 +226,24 @@ class ActionDataset(ABC):
             h.update(json.dumps([r.relpath, r.label, st.st_size, st.st_mtime_ns]).encode())
         return h.hexdigest()
 
+    @property
+    def protocol_name(self) -> str:
+        """The protocol's name in results: ``official`` (numbered splits), ``logo``, ``random``, ..."""
+        return "official"
+
+    @property
+    def split_number(self) -> int | None:
+        """Which official split (1-3) this is, if the protocol has numbered splits."""
+        split = getattr(self, "split", None)
+        return int(split) if split is not None and self.protocol_name == "official" else None
+
+    @property
+    def fold_number(self) -> int | None:
+        """Which leave-one-group-out fold this is, if the protocol has folds."""
+        return None
+
     def describe(self) -> dict:
-        """Identity of this dataset and protocol, as written into ``metrics.json``."""
-        return {"dataset": self.name, "split": self.split_name, "leaky": self.leaky}
+        """Identity of this dataset and protocol, as written into ``metrics.json``: ``protocol``,
+        ``split`` and ``fold`` as fields (``split_name`` only names them for people)."""
+        return {"dataset": self.name, "protocol": self.protocol_name, "split": self.split_number,
+                "fold": self.fold_number, "split_name": self.split_name, "leaky": self.leaky}

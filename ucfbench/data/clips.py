@@ -54,34 +54,38 @@ def read_clip(path: str | Path, sampler: object, *, size: int, backend: str = "a
     return out, length
 
 
-class ClipVideoDataset(Dataset):
-    """Normalised float clips of a split's videos, decoded (or read from the clip cache) per sample.
+class ClipDataset(Dataset):
+    """Clips of a list of videos, decoded (or read from the clip cache) per sample: uint8 frames for
+    feature extraction, or frames through ``transform`` (normalised float) for end-to-end models.
 
     Args:
         root: dataset root.
         records: the split's videos.
         sampler: frame sampler; drawn at random when ``random_clips`` (training without cache).
         size: frames are resized (short side) and centre-cropped to ``size`` x ``size`` when decoded.
-        transform: uint8 (T, H, W, 3) -> float (T, 3, H', W') (one draw per clip).
+        transform: uint8 (T, H, W, 3) -> float (T, 3, H', W') (one draw per clip); None: ``x`` is
+            the uint8 (T, H, W, 3) frames.
         backend: decoding backend.
         random_clips: draw the sampler's random (training) clip; else its deterministic one.
         num_views: the sampler returns this many clips of T frames (test views): ``x`` is then
             (V, T, 3, H', W') instead of (T, 3, H', W').
         cache: decoded-clip cache (deterministic clips only).
         rows: each record's row in ``cache``.
+        index: value of each sample's ``index`` (default: its position in ``records``).
         on_bad_video: ``error`` raises naming the file; ``skip`` returns ``lengths == 0``.
     """
 
     def __init__(self, *, root: str | Path, records: list[VideoRecord], sampler: object, size: int,
-                 transform: Callable[[torch.Tensor], torch.Tensor], backend: str = "auto", random_clips: bool = False,
-                 num_views: int = 1, cache: DecodedClipCache | None = None, rows: list[int] | None = None,
-                 on_bad_video: str = "error") -> None:
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "auto",
+                 random_clips: bool = False, num_views: int = 1, cache: DecodedClipCache | None = None,
+                 rows: list[int] | None = None, index: np.ndarray | None = None, on_bad_video: str = "error") -> None:
         if on_bad_video not in ("error", "skip"):
             raise ValueError(f"dataset.on_bad_video must be 'error' or 'skip', got {on_bad_video!r}")
         assert cache is None or not random_clips, "the clip cache holds deterministic clips only"
         self.root, self.records, self.sampler, self.size = Path(root), records, sampler, size
         self.transform, self.backend, self.random_clips, self.num_views = transform, backend, random_clips, num_views
         self.cache, self.rows, self.on_bad_video = cache, rows, on_bad_video
+        self.index = np.arange(len(records)) if index is None else np.asarray(index)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -115,10 +119,11 @@ class ClipVideoDataset(Dataset):
     def __getitem__(self, i: int) -> Batch:
         frames, length = self._decode(i)
         views = torch.from_numpy(frames).unflatten(0, (self.num_views, -1))  # (V, T, H, W, 3)
-        x = torch.stack([self.transform(v) for v in views])  # (V, T, 3, H', W')
+        if self.transform is not None:
+            views = torch.stack([self.transform(v) for v in views])  # (V, T, 3, H', W')
         return Batch(
-            x=x[0] if self.num_views == 1 else x,
+            x=views[0] if self.num_views == 1 else views,
             lengths=torch.tensor(length),
             label=torch.tensor(self.records[i].label),
-            index=torch.tensor(i),
+            index=torch.tensor(int(self.index[i])),
         )

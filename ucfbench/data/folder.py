@@ -15,9 +15,10 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_root, is_video
+from ucfbench.data.base import ActionDataset, DatasetError, check_root
 from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
+from ucfbench.data.video import is_video
 
 log = logging.getLogger(__name__)
 
@@ -111,4 +112,8 @@ class VideoFolder(ActionDataset):
 
     def describe(self) -> dict:
         return {**super().describe(), "group_pattern": self.pattern.pattern if self.pattern else None,
-                "test_fraction": self.test_fraction, "seed": self.seed}
+                "test_fraction": self.test_fraction, "split_seed": self.seed}
+
+    @property
+    def protocol_name(self) -> str:
+        return "grouped" if self.pattern else "stratified"

@@ -73,6 +73,10 @@ class SyntheticUCF101(UCF101):
     def split_name(self) -> str:
         return "random" if self.protocol == "random" else super().split_name
 
+    @property
+    def protocol_name(self) -> str:
+        return "random" if self.protocol == "random" else "official"
+
     def folds(self) -> list[ActionDataset]:
         return [] if self.protocol == "random" else super().folds()
 

@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_root, is_video
+from ucfbench.data.base import ActionDataset, DatasetError, check_root
 from ucfbench.data.splits import holdout_fraction, parse_ucf_name
 from ucfbench.data.types import VideoRecord
+from ucfbench.data.video import is_video
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +137,18 @@ class UCF50(ActionDataset):
             "test": [r for r in records if r.group in held],
         }
 
+    @property
+    def protocol_name(self) -> str:
+        return self.protocol
+
+    @property
+    def fold_number(self) -> int | None:
+        return int(self.fold) if self.protocol == "logo" else None
+
     def describe(self) -> dict:
-        info = {**super().describe(), "protocol": self.protocol}
+        info = super().describe()
         if self.protocol == "groups":
             info["test_groups"] = self.test_groups
         if self.protocol == "random":
-            info.update(test_fraction=self.test_fraction, seed=self.seed)
+            info.update(test_fraction=self.test_fraction, split_seed=self.seed)
         return info

@@ -25,6 +25,14 @@ import numpy as np
 
 from ucfbench.data.sampling import ClipSampler
 
+# What counts as a video file, for dataset folders, predict's videos= and the demo's upload.
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v")
+
+
+def is_video(name: str) -> bool:
+    """A visible file name with a video extension (any case)."""
+    return not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS)
+
 __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from ucfbench.cache.clips import DecodedClipCache, clip_cache_spec
 from ucfbench.data.base import ActionDataset
-from ucfbench.data.clips import ClipVideoDataset
+from ucfbench.data.clips import ClipDataset
 from ucfbench.data.sampling import MultiViewSampler
 from ucfbench.data.transforms import ClipTransform
 from ucfbench.data.types import Batch, VideoRecord
@@ -90,14 +90,27 @@ class ClipDataModule(L.LightningDataModule):
             hflip = 0.5 if getattr(dataset, "hflip_preserves_labels", True) else 0.0
         self.hflip = float(hflip)
         self.persistent_workers = persistent_workers
+        self.input_dim, self.input_stats = None, None  # the model reads pixels, not features
         self.records: dict[str, list[VideoRecord]] = {}
-        self.splits: dict[str, ClipVideoDataset] = {}
+        self.splits: dict[str, ClipDataset] = {}
         self.skipped: list[str] = []  # unreadable videos left out (dataset.on_bad_video=skip)
         self._caches: dict[int, DecodedClipCache] = {}
 
     @property
     def num_classes(self) -> int:
         return self.dataset.num_classes
+
+    @property
+    def classes(self) -> list[str]:
+        return self.dataset.classes
+
+    def describe(self) -> dict:
+        """What ``metrics.json`` records about the data: the clip setting."""
+        return {"clips": {"frames": int(self.sampler.num_frames), "size": self.size, "test_views": self.test_views}}
+
+    def prepare_data(self) -> None:
+        """Make the dataset ready (generate the synthetic set; Lightning runs this on one process)."""
+        self.dataset.prepare()
 
     def _cache(self, views: int) -> DecodedClipCache | None:
         if not self.cache_decoded:
@@ -128,7 +141,7 @@ class ClipDataModule(L.LightningDataModule):
             transform = ClipTransform(size=self.size, train=name == "train", crop_scale=self.crop_scale,
                                       hflip=self.hflip)
             self.records[name] = records
-            self.splits[name] = ClipVideoDataset(
+            self.splits[name] = ClipDataset(
                 root=self.dataset.root, records=records, sampler=sampler, size=self.resize, transform=transform,
                 backend=self.backend, random_clips=random_clips, num_views=views, cache=cache,
                 rows=[cache.row[r.relpath] for r in records] if cache is not None else None,

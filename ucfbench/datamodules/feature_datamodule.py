@@ -1,4 +1,9 @@
-"""One LightningDataModule for every dataset: train / val / test batches of cached features.
+"""The DataModule of sequence heads (``data=features``): train / val / test batches of cached features.
+
+It owns its data: :meth:`FeatureDataModule.prepare_data` makes sure the dataset is ready and its
+frozen-backbone features are cached (extracting what is missing, on one process), and
+:meth:`~FeatureDataModule.setup` exposes what the model needs (``num_classes``, ``classes``,
+``input_dim``, ``input_stats``).
 
 Two ways to serve a split:
 
@@ -16,15 +21,16 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Mapping
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from ucfbench.cache.extraction import extract_from_config
 from ucfbench.cache.features import UNREADABLE, FeatureCache
 from ucfbench.data.base import ActionDataset
-from ucfbench.data.datasets import FeatureDataset
 from ucfbench.data.types import Batch, VideoRecord
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,48 @@ class EpochOrder:
 
     def __iter__(self):
         return iter(self.indices().tolist())
+
+
+class FeatureDataset(Dataset):
+    """Cached per-frame features of a split, read from the memory-mapped cache array.
+
+    Args:
+        features: (N, T, D) float16 array of the whole dataset (memory-mapped).
+        lengths: (N,) valid steps per row.
+        rows: row of each of the split's videos in ``features``.
+        labels: class of each of the split's videos.
+    """
+
+    def __init__(self, *, features: np.ndarray, lengths: np.ndarray, rows: np.ndarray, labels: np.ndarray) -> None:
+        assert len(rows) == len(labels), "one label per row"
+        self.features = features
+        self.lengths = torch.as_tensor(lengths[rows], dtype=torch.int64)
+        self.rows = rows
+        self.labels = torch.as_tensor(labels, dtype=torch.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> Batch:
+        x = torch.from_numpy(np.asarray(self.features[self.rows[i]], dtype=np.float32))  # (T, D)
+        return Batch(x=x, lengths=self.lengths[i], label=self.labels[i], index=torch.tensor(i))
+
+
+def feature_stats(features: np.ndarray, rows: np.ndarray, lengths: np.ndarray, *, chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and std over the valid steps of ``rows`` of a (N, T, D) array."""
+    d = features.shape[-1]
+    total, total_sq, count = np.zeros(d), np.zeros(d), 0
+    for start in range(0, len(rows), chunk):
+        batch = rows[start : start + chunk]
+        x = np.asarray(features[np.sort(batch)], dtype=np.float64)  # (b, T, D)
+        valid = np.arange(x.shape[1])[None, :] < lengths[np.sort(batch)][:, None]  # (b, T)
+        x = x[valid]  # (n, D)
+        total += x.sum(0)
+        total_sq += (x * x).sum(0)
+        count += len(x)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean * mean, 0.0))
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
 
 
 class InMemoryLoader:
@@ -167,7 +215,8 @@ class FeatureDataModule(L.LightningDataModule):
 
     Args:
         dataset: the dataset and its protocol (decides which video is in which split).
-        cache: the complete feature cache of ``dataset``.
+        features: the ``features`` config: backbone, sampling and extraction settings
+            (:func:`~ucfbench.cache.extraction.extract_from_config`).
         batch_size: training batch size (evaluation uses ``eval_batch_size``).
         eval_batch_size: batch size for validation and test (default: ``batch_size``).
         num_workers: DataLoader workers (0 is right for memory-mapped features).
@@ -183,7 +232,7 @@ class FeatureDataModule(L.LightningDataModule):
         self,
         *,
         dataset: ActionDataset,
-        cache: FeatureCache,
+        features: Mapping,
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
@@ -191,20 +240,27 @@ class FeatureDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}")
         self.dataset = dataset
-        self.cache = cache
+        self.features = features
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.device_resident = parse_device_resident(device_resident)
         self.seed = seed
+        self.cache: FeatureCache | None = None
+        self.extracted = 0  # videos this process extracted (0 when every one was cached)
         self.splits: dict[str, FeatureDataset] = {}
         self.resident: dict[str, dict[str, torch.Tensor]] = {}  # splits held in memory, by name
         self.records: dict[str, list[VideoRecord]] = {}  # per split, without skipped videos
         self.skipped: list[str] = []  # videos left out as unreadable (dataset.on_bad_video=skip)
+        self.input_stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
+    # -- what the model reads -------------------------------------------------------------
     @property
     def input_dim(self) -> int:
+        assert self.cache is not None, "set up the DataModule first"
         return self.cache.dim
 
     @property
@@ -212,27 +268,39 @@ class FeatureDataModule(L.LightningDataModule):
         return self.dataset.num_classes
 
     @property
+    def classes(self) -> list[str]:
+        return self.dataset.classes
+
+    @property
     def device(self) -> torch.device:
         """The trainer's device (CPU before a trainer is attached)."""
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
+    def describe(self) -> dict:
+        """What ``metrics.json`` records about the data: the backbone and its cache."""
+        assert self.cache is not None, "set up the DataModule first"
+        spec = self.cache.spec
+        return {"features": {"arch": spec.arch, "weights": spec.weights, "cache": str(self.cache.dir),
+                             "extracted": self.extracted}}
+
+    # -- Lightning hooks ------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Make the dataset ready and its features cached (Lightning runs this on one process)."""
+        self.dataset.prepare()
+        # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
+        # initialisation the same whether the features were cached or not.
+        with torch.random.fork_rng(devices=[]):
+            self.extracted += extract_from_config(self.dataset, self.features).extracted
+
     def setup(self, stage: str | None = None) -> None:
-        if not self.splits:
+        if self.cache is None:  # on DDP ranks that did not prepare, this only opens the complete cache
+            with torch.random.fork_rng(devices=[]):
+                self.cache = extract_from_config(self.dataset, self.features)
             self._index_splits()
-        # Called again once a trainer is attached (run.py sets up before building it): splits
-        # gathered for another device move to the trainer's.
         for name in STAGE_SPLITS.get(stage or "", ("train", "val", "test")):
-            held = self.resident.get(name)
-            if held is not None and held["features"].device == self.device:
-                continue
-            if not self._keep_in_memory(name):
-                self.resident.pop(name, None)
-            elif held is None:
+            if name not in self.resident and self._keep_in_memory(name):
                 self.resident[name] = gather_split(self.splits[name], self.device)
                 log.info("%s split in %s memory: %d videos", name, self.device, len(self.splits[name]))
-            else:
-                self.resident[name] = {k: v.to(self.device) for k, v in held.items()}
-                log.info("%s split moved to %s memory", name, self.device)
 
     def _index_splits(self) -> None:
         features, lengths = self.cache.load()
@@ -247,6 +315,7 @@ class FeatureDataModule(L.LightningDataModule):
                 features=features, lengths=lengths, rows=self.cache.rows_of(records),
                 labels=np.array([r.label for r in records], dtype=np.int64),
             )
+        self.input_stats = feature_stats(features, self.splits["train"].rows, lengths)
 
     def _keep_in_memory(self, name: str) -> bool:
         if self.device_resident != "auto":

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import torch
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
+from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+from ucfbench.models.metrics import classification_metrics
 
 
 def summary_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """top-1, top-5 and mean class accuracy of (N, C) probabilities, as fractions."""
-    c = probs.shape[1]
-    return {
-        "top1": multiclass_accuracy(probs, labels, c, top_k=1, average="micro").item(),
-        "top5": multiclass_accuracy(probs, labels, c, top_k=min(5, c), average="micro").item(),
-        "mean_class_acc": multiclass_accuracy(probs, labels, c, top_k=1, average="macro").item(),
-    }
+    """top-1, top-5 and mean class accuracy of (N, C) probabilities, as fractions: the metrics the
+    module logs during training (:func:`~ucfbench.models.metrics.classification_metrics`)."""
+    return {k: v.item() for k, v in classification_metrics(probs.shape[1])(probs, labels).items()}
 
 
 def confusion_matrix(probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

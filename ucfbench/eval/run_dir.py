@@ -1,7 +1,23 @@
-"""Plain result files of a run: metrics.json, per_class.csv, confusion.csv, predictions.
+"""A run directory and its files: the one place that names them and writes ``metrics.json``.
 
-Every file is written to a temporary name and renamed, so an interrupted run never leaves a
-truncated result beside good ones.
+::
+
+    <run dir>/config.yaml        the resolved config (written first)
+              checkpoints/       best-epochNNN.ckpt (selected on validation), last.ckpt (resume)
+              history.csv        one row per epoch (ucfbench.eval.history)
+              per_class.csv      support, correct, accuracy, most-confused class per class
+              confusion.csv      true x predicted counts
+              predictions.csv    video, label, pred, prob per test video
+              test_probs.npy     (N, C) float32 test probabilities, rows as predictions.csv
+              skipped.txt        unreadable videos left out (dataset.on_bad_video=skip)
+              metrics.json       written last: its presence means the results are complete
+
+``metrics.json`` holds the run's identity (``dataset``, ``protocol``, ``split``, ``fold``,
+``leaky``, ``model``, ``variant``, ``seed``), its cost (``params``, ``train_seconds``,
+``epochs``), model selection (``best_val_top1``, ``checkpoint``), the data (``features`` or
+``clips``, ``num_classes``, ``skipped``, ``test_videos``) and the test metrics (``top1``,
+``top5``, ``mean_class_acc``, ``within_pair*``). Every file is written to a temporary name and
+renamed, so an interrupted run never leaves a truncated result beside good ones.
 """
 
 from __future__ import annotations
@@ -9,14 +25,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
+from rich.console import Console
+from rich.table import Table
 
 from ucfbench.data.types import VideoRecord
 from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy
 from ucfbench.utils.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 
 def _csv(rows: list[list]) -> str:
@@ -25,7 +47,70 @@ def _csv(rows: list[list]) -> str:
     return buf.getvalue()
 
 
+METRICS = "metrics.json"
+CONFIG = "config.yaml"
+SKIPPED = "skipped.txt"
+
+
 def write_results(
+    out_dir: str | Path,
+    *,
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    identity: dict,
+    train_seconds: float,
+) -> dict:
+    """Write a finished run's result files from its trainer, model and DataModule; return ``metrics.json``.
+
+    Args:
+        out_dir: the run directory.
+        trainer: the trainer after ``fit`` and ``test``.
+        model: the module whose ``test_outputs`` hold the test probabilities.
+        datamodule: the DataModule (dataset, test records, skipped videos, ``describe()``).
+        identity: ``model`` (name in results), ``variant`` and ``seed``.
+        train_seconds: time spent in ``fit``.
+    """
+    out_dir = Path(out_dir)
+    dataset = datamodule.dataset
+    ckpt = trainer.checkpoint_callback
+    best = ckpt.best_model_path if ckpt else ""
+    info = {
+        **dataset.describe(),
+        **identity,
+        **model.describe(),
+        "train_seconds": round(train_seconds, 3),
+        "epochs": trainer.current_epoch,
+        "best_val_top1": float(ckpt.best_model_score) if best and ckpt.best_model_score is not None else None,
+        "checkpoint": best,
+        **datamodule.describe(),  # after the model: the backbone named by the cache, if any
+        "num_classes": dataset.num_classes,
+        "skipped": len(datamodule.skipped),
+    }
+    if datamodule.skipped:
+        atomic_write(out_dir / SKIPPED, "".join(f"{v}\n" for v in datamodule.skipped))
+        log.warning("%d unreadable video(s) skipped; listed in %s", len(datamodule.skipped), out_dir / SKIPPED)
+    out = model.test_outputs
+    records = datamodule.records["test"]
+    return write_test_results(out_dir, probs=out["probs"], labels=out["label"],
+                              records=[records[i] for i in out["index"].tolist()],
+                              classes=dataset.classes, pairs=dataset.pairs, info=info)
+
+
+def print_summary(metrics: dict, out_dir: Path) -> None:
+    """The test metrics as a table on the terminal, and where the files are."""
+    keys = ["top1", "top5", "mean_class_acc", *sorted(k for k in metrics if k.startswith("within_pair_"))]
+    where = metrics.get("split_name") or metrics.get("protocol")
+    table = Table(title=f"{metrics['model']} on {metrics['dataset']} ({where}), test split")
+    for key in keys:
+        table.add_column(key)
+    table.add_row(*(f"{metrics[k]:.4f}" for k in keys))
+    console = Console()
+    console.print(table)
+    console.print(f"Results: {out_dir}  ({METRICS}, per_class.csv, confusion.csv, checkpoints/)")
+
+
+def write_test_results(
     out_dir: str | Path,
     *,
     probs: torch.Tensor,
@@ -79,5 +164,5 @@ def write_results(
     atomic_write(out_dir / "predictions.csv", _csv(predictions))
     atomic_write(out_dir / "test_probs.npy", buf.getvalue())
     # metrics.json last: its presence means the run's results are complete.
-    atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write(out_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
     return metrics

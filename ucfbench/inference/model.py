@@ -3,12 +3,11 @@
 A run directory holds ``config.yaml`` (the resolved config) and ``checkpoints/*.ckpt``; together
 they say everything needed to use the model, so nothing has to be re-specified. Two families:
 
-* ``sequence_head``: a head trained on cached frame features (``model.net`` is one of
-  ``ucfbench.models.heads``). The frozen backbone is rebuilt from the saved ``features.*``
+* ``sequence_head``: a head trained on cached frame features (``model.input: features``). The frozen backbone is rebuilt from the saved ``features.*``
   (arch, weights, and for ``weights: null`` the same ``init_seed`` extraction used), frames are
   sampled with the saved ``features.sampler`` / ``size`` / ``backend``, and the features are
   rounded to float16 as the cache stores them, so a prediction repeats the run's test output.
-* ``pixels``: an end-to-end network (the CNN-RNN) whose ``forward(x: (B, T, 3, H, W), lengths: (B,))``
+* ``pixels``: an end-to-end network (the CNN-RNN, ``model.input: clips``) whose ``forward(x: (B, T, 3, H, W), lengths: (B,))``
   takes ImageNet-normalised frames. Clips are sampled with ``data.sampler`` / ``data.size`` /
   ``data.backend`` when the data config has them, else with the ``features`` ones.
 
@@ -31,12 +30,12 @@ from torch import nn
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.video import read_frames
+from ucfbench.datamodules import model_input
 from ucfbench.models.module import ActionClassifier
 
 log = logging.getLogger(__name__)
 
 FAMILIES = ("sequence_head", "pixels")
-HEADS_PACKAGE = "ucfbench.models.heads."
 
 
 class CheckpointError(ValueError):
@@ -177,9 +176,8 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
 
 
 def model_family(cfg: DictConfig) -> str:
-    """``sequence_head`` for a head over cached features, ``pixels`` for an end-to-end network."""
-    target = str(cfg.model.net._target_)
-    return "sequence_head" if target.startswith(HEADS_PACKAGE) else "pixels"
+    """``sequence_head`` for a model that reads cached features, ``pixels`` for one that reads clips."""
+    return "sequence_head" if model_input(cfg) == "features" else "pixels"
 
 
 def clip_spec(cfg: DictConfig, family: str) -> ClipSpec:
@@ -215,7 +213,7 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
     if family == "sequence_head":
         f = cfg.features
         encoder = FrameEncoder(arch=f.arch, weights=f.weights, init_seed=int(f.get("init_seed", 0)))
-        net = instantiate(cfg.model.net, input_dim=encoder.out_dim, num_classes=len(class_names))
+        net = instantiate(cfg.model.net, _partial_=True)(input_dim=encoder.out_dim, num_classes=len(class_names))
         classifier: ActionClassifier = instantiate(cfg.model, net=net, num_classes=len(class_names),
                                                    class_names=class_names, input_dim=encoder.out_dim)
         classifier.load_state_dict(state["state_dict"])
@@ -226,7 +224,7 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
         net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
         if "weights" in net_cfg:
             net_cfg["weights"] = None  # the checkpoint carries every weight: never fetch pretrained ones
-        net = instantiate(net_cfg, num_classes=len(class_names))
+        net = instantiate(net_cfg, _partial_=True)(num_classes=len(class_names))
         prefix = "net."
         weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
         net.load_state_dict(weights)

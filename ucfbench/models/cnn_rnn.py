@@ -190,11 +190,16 @@ class CNNRNN(nn.Module):
         input_dim: int | None = None,
     ) -> None:
         super().__init__()
+        self.arch, self.weights = arch, weights
         self.backbone = Backbone2D(arch=arch, weights=weights, init_seed=init_seed,
                                    finetune_layers=finetune_layers, bn_eval=bn_eval)
         self.head = TemporalHead(input_dim=self.backbone.out_dim, num_classes=num_classes, hidden_dim=hidden_dim,
                                  num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
                                  attention=attention, attention_dim=attention_dim)
+
+    def describe(self) -> dict:
+        """What ``metrics.json`` records about the backbone this model trains end to end."""
+        return {"features": {"arch": self.arch, "weights": self.weights, "end_to_end": True}}
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) frames -> (B, T, D) per-frame features."""

@@ -45,6 +45,12 @@ class ProgressiveUnfreeze(BaseFinetuning):
         self.lr_factor = lr_factor
         self.train_random_backbone = train_random_backbone
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # Lightning sets callbacks up before it calls configure_model, where the module builds its
+        # network from the DataModule: build it now (configure_model is idempotent) to freeze it.
+        pl_module.configure_model()
+        super().setup(trainer, pl_module, stage)
+
     @staticmethod
     def _backbone(pl_module: L.LightningModule):
         backbone = getattr(getattr(pl_module, "net", None), "backbone", None)

@@ -9,18 +9,9 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy
 
 from ucfbench.data.types import Batch
-
-
-def classification_metrics(num_classes: int) -> MetricCollection:
-    """top-1, top-5 (video-level accuracy) and mean class accuracy."""
-    return MetricCollection({
-        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
-        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
-        "mean_class_acc": MulticlassAccuracy(num_classes, top_k=1, average="macro"),
-    })
+from ucfbench.models.metrics import classification_metrics
 
 
 class ActionClassifier(L.LightningModule):
@@ -29,11 +20,17 @@ class ActionClassifier(L.LightningModule):
     A batch whose ``x`` carries a views axis, (B, V, T, ...), is classified by averaging the class
     probabilities of its V clips (test-time views of end-to-end models).
 
+    The network is built in :meth:`configure_model` from what the DataModule knows once its data
+    is prepared (``num_classes``, ``classes``, ``input_dim``, ``input_stats``), so a config
+    builds the module without run-time arguments; :meth:`build` does the same by hand.
+
     Args:
-        net: the network (a sequence head, or an end-to-end model).
+        net: the network, or a partial completed with ``num_classes`` (and ``input_dim`` when the
+            model reads features) in :meth:`build`.
         optimizer: partial optimizer, completed with the trainable parameters.
         scheduler: partial LR scheduler, completed with the optimizer (None: constant LR).
-        num_classes: number of classes.
+        input: what the model reads, ``features`` or ``clips`` (recorded in checkpoints).
+        num_classes: number of classes; given here, the module is built at once.
         class_names: stored in checkpoints so a trained model names its predictions.
         label_smoothing: cross-entropy label smoothing.
         scheduler_interval: step the scheduler every ``epoch`` or ``step``.
@@ -48,10 +45,11 @@ class ActionClassifier(L.LightningModule):
     def __init__(
         self,
         *,
-        net: nn.Module,
+        net: nn.Module | Callable[..., nn.Module],
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
-        num_classes: int,
+        input: str = "features",  # noqa: A002 (the config key model.input)
+        num_classes: int | None = None,
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
         scheduler_interval: str = "epoch",
@@ -61,24 +59,50 @@ class ActionClassifier(L.LightningModule):
         super().__init__()
         # The network and class names travel in the checkpoint as weights and `class_names`.
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "class_names"])
-        self.net = net
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
-        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         if input_norm not in ("none", "standardize"):
             raise ValueError(f"model.input_norm must be 'none' or 'standardize', got {input_norm!r}")
+        # A ready network is a submodule at once; a partial waits for build() (not a submodule).
+        self.net: nn.Module | None = net if isinstance(net, nn.Module) else None
+        self._net_factory = None if isinstance(net, nn.Module) else net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
         self.input_norm = input_norm
-        if input_norm == "standardize":
-            assert input_dim, "input_norm=standardize needs input_dim"
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.class_names: list[str] = []
+        self._test_outputs: list[dict[str, torch.Tensor]] = []
+        self.test_outputs: dict[str, torch.Tensor] = {}
+        if num_classes is not None:
+            self.build(num_classes=num_classes, class_names=class_names, input_dim=input_dim)
+
+    def configure_model(self) -> None:
+        """Build the network from the DataModule's ``num_classes``, ``classes``, ``input_dim`` and
+        ``input_stats`` (Lightning calls this after the data is set up, before restoring a checkpoint)."""
+        if self.class_names:  # built (configure_model runs again for test after fit)
+            return
+        dm = self.trainer.datamodule
+        self.build(num_classes=dm.num_classes, class_names=dm.classes, input_dim=dm.input_dim,
+                   input_stats=dm.input_stats)
+
+    def build(self, *, num_classes: int, class_names: list[str] | None = None, input_dim: int | None = None,
+              input_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> ActionClassifier:
+        """Create the network, metrics and input statistics for ``num_classes`` classes (once)."""
+        assert not self.class_names, "the module is built already"
+        self.hparams.update(num_classes=num_classes, input_dim=input_dim)
+        if self.net is None:
+            dims = {"num_classes": num_classes} if input_dim is None else {"num_classes": num_classes, "input_dim": input_dim}
+            self.net = self._net_factory(**dims)
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        if self.input_norm == "standardize":
+            assert input_dim, "input_norm=standardize needs input_dim (a model that reads features)"
             self.register_buffer("input_mean", torch.zeros(input_dim))
             self.register_buffer("input_std", torch.ones(input_dim))
+            if input_stats is not None:
+                self.set_input_stats(*input_stats)
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
-        self._test_outputs: list[dict[str, torch.Tensor]] = []
-        self.test_outputs: dict[str, torch.Tensor] = {}
+        return self
 
     def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-dimension (D,) statistics of the training inputs, for ``input_norm=standardize``."""
@@ -146,6 +170,11 @@ class ActionClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["class_names"] = self.class_names
+
+    def describe(self) -> dict:
+        """What ``metrics.json`` records about the model: its size, and what its network says of itself."""
+        describe_net = getattr(self.net, "describe", None)
+        return {"params": self.num_parameters(), **(describe_net() if describe_net else {})}
 
     def num_parameters(self) -> int:
         """Parameters of the network (trainable or not), as reported in results."""
