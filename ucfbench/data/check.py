@@ -11,8 +11,9 @@ decodes ``probe_frames`` frames spread over it, so it reads the whole dataset.
 
 The last line of the output is one JSON object: ``dataset``, ``split``, ``leaky``, ``classes``,
 ``train``, ``val``, ``test``, ``groups``, ``missing`` / ``missing_files``, ``unreadable`` /
-``unreadable_files`` (``{relpath: reason}``), ``probed``, ``stats`` and ``folds`` (one entry per
-fold or split: ``fold``, ``split``, ``train``, ``val``, ``test``). Exit status: 0 when all is
+``unreadable_files`` (``{relpath: reason}``), ``probed``, ``stats``, ``pairs`` (the class pairs of
+within-pair accuracy, ``"A/B"`` as ``metrics.json`` names them) and ``folds`` (one entry per fold or
+split: ``fold``, ``split``, ``train``, ``val``, ``test``). Exit status: 0 when all is
 well, 1 when files are missing or unreadable, 2 when the dataset cannot be indexed (``error``).
 """
 
@@ -110,6 +111,9 @@ def _print_report(console: Console, dataset: ActionDataset, result: dict) -> Non
         records = dataset.subset(name)
         table.add_row(name, str(len(records)), str(result["groups"][name]), str(len({r.label for r in records})))
     console.print(table)
+    if dataset.pairs:
+        shown = "; ".join(f"{' / '.join(p['classes'])} ({p['kind']})" for p in dataset.pairs)
+        console.print(f"{len(dataset.pairs)} class pairs for within-pair accuracy: {shown}", soft_wrap=True)
     kept_apart = "groups" if dataset.grouped else "videos only (groups may be shared)"
     console.print(f"train / val / test are disjoint by {kept_apart}")
     if result["folds"]:
@@ -147,7 +151,8 @@ def check(cfg: DictConfig, console: Console) -> tuple[dict, int]:
         dataset: ActionDataset = instantiate(cfg.dataset)
         name = dataset.name
         result: dict = {"dataset": dataset.name, "root": str(dataset.root), "split": dataset.split_name,
-                        "leaky": dataset.leaky, "classes": dataset.num_classes, **split_counts(dataset)}
+                        "leaky": dataset.leaky, "classes": dataset.num_classes, **split_counts(dataset),
+                        "pairs": ["/".join(p["classes"]) for p in dataset.pairs]}
     except Exception as e:  # noqa: BLE001 - bad config or layout: report it, as the JSON too
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
         console.print(f"[bold red]cannot index {name}:[/] {cause}", soft_wrap=True)
