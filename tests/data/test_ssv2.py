@@ -20,7 +20,7 @@ from tests.data.test_check import check_here, run_check
 from tests.utils import write_video
 from ucfbench.data.base import SUBSETS, DatasetError
 from ucfbench.data.ssv2 import SSv2, template_class
-from ucfbench.eval.run_dir import write_results
+from ucfbench.eval.run_dir import write_test_results
 
 CONFIG_PAIRS = OmegaConf.to_container(OmegaConf.load(CONF / "dataset" / "ssv2.yaml").dataset.pairs)
 PAIR_CLASSES = [c for p in CONFIG_PAIRS for c in p["classes"]]
@@ -128,12 +128,12 @@ def test_within_pair_accuracy_and_csv_files_on_ssv2(ssv2, tmp_path: Path) -> Non
     push_lr, push_rl = index["Pushing something from left to right"], index["Pushing something from right to left"]
     pred[labels == push_lr], pred[labels == push_rl] = push_rl, push_lr  # one mirrored pair swapped
     probs = torch.nn.functional.one_hot(pred, ds.num_classes).float() * 0.9 + 0.1 / ds.num_classes
-    metrics = write_results(tmp_path, probs=probs, labels=labels, records=test, classes=ds.classes,
+    metrics = write_test_results(tmp_path, probs=probs, labels=labels, records=test, classes=ds.classes,
                             pairs=ds.pairs, info=ds.describe())
     assert metrics["within_pair_reversed"] == 1.0 and metrics["within_pair_mirrored"] == 0.5
     assert metrics["within_pair"]["Pushing something from left to right/Pushing something from right to left"] == {
         "kind": "mirrored", "acc": 0.0, "videos": 2 * TEST}
-    assert len(metrics["within_pair"]) == len(CONFIG_PAIRS) and metrics["split"] == "official"
+    assert len(metrics["within_pair"]) == len(CONFIG_PAIRS) and metrics["protocol"] == "official"
     rows = list(csv.DictReader((tmp_path / "per_class.csv").open()))
     assert [r["class"] for r in rows] == ds.classes
     assert next(csv.reader((tmp_path / "confusion.csv").open()))[1:] == ds.classes

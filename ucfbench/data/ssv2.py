@@ -175,6 +175,10 @@ class SSv2(ActionDataset):
         return "official" if self.class_subset == "all" else "official_pairs"
 
     @property
+    def protocol_name(self) -> str:
+        return self.split_name  # the pairs subset has other classes: its own table in a report
+
+    @property
     def grouped(self) -> bool:
         return False  # no group ids are published: train / val / test are disjoint by video only
 
