@@ -24,6 +24,7 @@ from rich.table import Table
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.prepare import launch_rank, prepare_data
 from ucfbench.eval.run_dir import write_results
+from ucfbench.loggers import finish_loggers, publish_results
 from ucfbench.utils.builders import build_callbacks, build_loggers
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.resolvers import register_resolvers
@@ -56,7 +57,7 @@ def train(cfg: DictConfig) -> dict:
     model = instantiate(cfg.model, net=net, num_classes=dataset.num_classes, class_names=dataset.classes, **data.dims)
     if data.input_stats is not None:
         model.set_input_stats(*data.input_stats)
-    loggers = build_loggers(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"), job=cfg)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
@@ -74,36 +75,37 @@ def train(cfg: DictConfig) -> dict:
         train_seconds = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    finally:
-        for logger in loggers:  # one W&B run per Hydra job, also in multirun
-            if hasattr(logger, "experiment") and type(logger).__name__ == "WandbLogger":
-                logger.experiment.finish()
 
-    if not trainer.is_global_zero:
-        return {}
-    choices = HydraConfig.get().runtime.choices
-    info = {
-        **dataset.describe(),
-        "model": model_name(choices),
-        "variant": choices.get("variant"),
-        "seed": cfg.seed,
-        "params": model.num_parameters(),
-        "train_seconds": round(train_seconds, 3),
-        "epochs": trainer.current_epoch,
-        "best_val_top1": float(trainer.checkpoint_callback.best_model_score or float("nan")) if best else None,
-        "checkpoint": best,
-        **data.info,
-        "num_classes": dataset.num_classes,
-        "skipped": len(datamodule.skipped),
-    }
-    if datamodule.skipped:
-        atomic_write(out_dir / "skipped.txt", "".join(f"{v}\n" for v in datamodule.skipped))
-        log.warning("%d unreadable video(s) skipped; listed in %s", len(datamodule.skipped), out_dir / "skipped.txt")
-    out = model.test_outputs
-    test_records = datamodule.records["test"]
-    metrics = write_results(out_dir, probs=out["probs"], labels=out["label"],
-                            records=[test_records[i] for i in out["index"].tolist()],
-                            classes=dataset.classes, pairs=dataset.pairs, info=info)
+        if not trainer.is_global_zero:
+            finish_loggers(loggers, exit_code=0)
+            return {}
+        choices = HydraConfig.get().runtime.choices
+        info = {
+            **dataset.describe(),
+            "model": model_name(choices),
+            "variant": choices.get("variant"),
+            "seed": cfg.seed,
+            "params": model.num_parameters(),
+            "train_seconds": round(train_seconds, 3),
+            "epochs": trainer.current_epoch,
+            "best_val_top1": float(trainer.checkpoint_callback.best_model_score or float("nan")) if best else None,
+            "checkpoint": best,
+            **data.info,
+            "num_classes": dataset.num_classes,
+            "skipped": len(datamodule.skipped),
+        }
+        if datamodule.skipped:
+            atomic_write(out_dir / "skipped.txt", "".join(f"{v}\n" for v in datamodule.skipped))
+            log.warning("%d unreadable video(s) skipped; listed in %s", len(datamodule.skipped), out_dir / "skipped.txt")
+        out = model.test_outputs
+        test_records = datamodule.records["test"]
+        metrics = write_results(out_dir, probs=out["probs"], labels=out["label"],
+                                records=[test_records[i] for i in out["index"].tolist()],
+                                classes=dataset.classes, pairs=dataset.pairs, info=info)
+    except BaseException:
+        finish_loggers(loggers, exit_code=1)  # the W&B run shows as failed
+        raise
+    publish_results(loggers, out_dir, metrics)  # after the result files: W&B mirrors them, then finishes
     _print_summary(metrics, out_dir)
     return metrics
 

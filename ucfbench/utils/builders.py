@@ -12,9 +12,11 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 
-def build_loggers(cfg: DictConfig | None) -> list[Logger]:
-    """One logger per entry of the ``logger`` group (``logger=none``: none)."""
-    return [instantiate(c) for c in (cfg or {}).values() if c is not None]
+def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None) -> list[Logger]:
+    """One logger per entry of the ``logger`` group (``logger=none``: none); see :mod:`ucfbench.loggers`."""
+    from ucfbench.loggers import build_loggers as build
+
+    return build(cfg, job=job)
 
 
 def build_callbacks(cfg: DictConfig | None, *, has_logger: bool) -> list[Callback]:
