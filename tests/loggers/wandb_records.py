@@ -117,6 +117,13 @@ def load_run(path: str | Path) -> OfflineRun:
     return run
 
 
-def offline_runs(run_dir: str | Path) -> list[OfflineRun]:
-    """Every offline W&B run under ``run_dir`` (``<run dir>/wandb/offline-run-*``), oldest first."""
-    return [load_run(p) for p in sorted(Path(run_dir).glob("**/wandb/offline-run-*"))]
+def offline_runs(folder: str | Path, pattern: str = "wandb/offline-run-*") -> list[OfflineRun]:
+    """The offline W&B runs of ``folder`` (a run dir; ``pattern="*/wandb/offline-run-*"``: a sweep's jobs).
+
+    Runs finished in this process may still sit in W&B's service buffers: shut it down first so
+    every record is on disk (the next ``wandb.init`` starts a new one).
+    """
+    import wandb
+
+    wandb.teardown()
+    return [load_run(p) for p in sorted(Path(folder).glob(pattern))]

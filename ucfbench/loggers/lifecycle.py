@@ -19,7 +19,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ucfbench.loggers.identity import resolved_config, run_identity
 from ucfbench.loggers.tensorboard import RunTensorBoardLogger, publish_tensorboard

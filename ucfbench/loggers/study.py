@@ -60,6 +60,20 @@ def _table(path: Path) -> Any:
     return wandb.Table(columns=rows[0], data=[[cell(v) for v in r] for r in rows[1:]])
 
 
+def _row_summary(rows: list[dict]) -> dict[str, float]:
+    """``<model>/top1_mean``... for every row of ``report.csv`` (``<model>@<dataset>-<protocol>`` when it has several)."""
+    several = len({(r.get("dataset"), r.get("protocol"), r.get("leaky")) for r in rows}) > 1
+    summary = {}
+    for row in rows:
+        key = row.get("model", "?")
+        if several:
+            key += f"@{row.get('dataset')}-{row.get('protocol')}" + ("-leaky" if row.get("leaky") == "True" else "")
+        for column, value in row.items():
+            if column.endswith(("_mean", "_std")) and value not in ("", None):
+                summary[f"{key}/{column}"] = float(value)
+    return summary
+
+
 def publish_study(root: str | Path, out: str | Path | None = None) -> str | None:
     """Log the report written in ``out`` (default ``root``) as one W&B run in the study's group.
 
@@ -87,6 +101,7 @@ def publish_study(root: str | Path, out: str | Path | None = None) -> str | None
     if (out / "report.md").is_file():
         logged["report_md"] = wandb.Html(f"<pre>{html.escape((out / 'report.md').read_text())}</pre>")
     run.log(logged)
+    run.summary.update(_row_summary(report_rows))
     where = Path(run.dir).parent
     run.finish()
     if mode == "offline":

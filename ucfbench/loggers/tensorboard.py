@@ -18,9 +18,9 @@ class RunTensorBoardLogger(TensorBoardLogger):
     run_config: dict | None = None
 
     @rank_zero_only
-    def log_hyperparams(self, params: Any = None, metrics: dict | None = None) -> None:
+    def log_hyperparams(self, params: Any = None, metrics: dict | None = None, step: int | None = None) -> None:
         merged = {**(self.run_config or {}), "module": dict(params or {})}
-        super().log_hyperparams(merged, metrics)
+        super().log_hyperparams(merged, metrics, step)
 
 
 def _scalars(metrics: dict, prefix: str = "results") -> dict[str, float]:
@@ -40,8 +40,10 @@ def publish_tensorboard(logger: TensorBoardLogger, metrics: dict) -> None:
     """Write ``metrics.json`` as scalars and as the hparams session's metrics."""
     scalars = _scalars(metrics)
     step = int(metrics.get("epochs") or 0)
-    logger.log_metrics(scalars, step=step)
     hp_metrics = {f"results/{k}": scalars[f"results/{k}"] for k in HPARAM_METRICS if f"results/{k}" in scalars}
-    if isinstance(logger, RunTensorBoardLogger):
-        logger.log_hyperparams({}, hp_metrics)
+    if not isinstance(logger, RunTensorBoardLogger):
+        hp_metrics = {}
+    logger.log_metrics({k: v for k, v in scalars.items() if k not in hp_metrics}, step=step)
+    if hp_metrics:  # the HPARAMS tab: this run's config beside its headline numbers (logged as scalars too)
+        logger.log_hyperparams({}, hp_metrics, step)
     logger.save()
