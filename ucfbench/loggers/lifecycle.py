@@ -36,15 +36,14 @@ def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None) -> l
         job: the whole run config; with it (and Hydra's config set) W&B runs get their name, group,
             tags, config and a resumable id, and TensorBoard its hparams.
     """
+    nodes = [(node, get_class(node._target_)) for node in (cfg or {}).values() if node is not None]
     identity = config = None
-    if job is not None and HydraConfig.initialized():
+    wants_identity = any(issubclass(cls, (WandbLogger, RunTensorBoardLogger)) for _, cls in nodes)
+    if wants_identity and job is not None and HydraConfig.initialized():
         identity = run_identity(job)
         config = {**identity.keys(), "cfg": resolved_config(job)}
     loggers: list[Logger] = []
-    for node in (cfg or {}).values():
-        if node is None:
-            continue
-        cls = get_class(node._target_)
+    for node, cls in nodes:
         if issubclass(cls, WandbLogger):
             logger = make_wandb_logger(node, identity=identity, config=config,
                                        run_dir=job.paths.output_dir if job is not None else None,
