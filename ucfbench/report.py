@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="add an ensemble row averaging these models' probabilities (repeatable)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log the report as one W&B run in the study's group (offline unless W&B is set up)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -102,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.wandb:
+        from ucfbench.loggers.study import publish_study  # wandb only when asked
+
+        publish_study(args.root, args.out)
     print((Path(args.out or args.root) / "report.md").read_text())
     print(f"{len(result['runs'])} runs -> " + ", ".join(str(p) for p in result["files"]))
     return 0

@@ -20,19 +20,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from ucfbench.datamodules import model_input
 from ucfbench.eval.run_dir import print_summary, write_results
-from ucfbench.utils.builders import build_callbacks, build_loggers
+from ucfbench.loggers import build_loggers, finish_loggers, publish_results
+from ucfbench.loggers.identity import model_name
+from ucfbench.utils.builders import build_callbacks
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.resolvers import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()
-
-
-def model_name(choices: dict) -> str:
-    """The model's name in results: ``cnn_rnn``, or ``cnn_rnn/no_attention`` for a ``variant``
-    other than ``full`` (so a report puts every ablation on its own row)."""
-    model, variant = choices.get("model"), choices.get("variant")
-    return f"{model}/{variant}" if variant not in (None, "full") else model
 
 
 def train(cfg: DictConfig) -> dict:
@@ -45,7 +40,7 @@ def train(cfg: DictConfig) -> dict:
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
-    loggers = build_loggers(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"), job=cfg)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
@@ -63,18 +58,20 @@ def train(cfg: DictConfig) -> dict:
         train_seconds = time.perf_counter() - start
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    finally:
-        for logger in loggers:  # one W&B run per Hydra job, also in multirun
-            if hasattr(logger, "experiment") and type(logger).__name__ == "WandbLogger":
-                logger.experiment.finish()
-
-    if not trainer.is_global_zero:
-        return {}
-    choices = HydraConfig.get().runtime.choices
-    metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
-                            identity={"model": model_name(choices), "variant": choices.get("variant"),
-                                      "seed": cfg.seed},
-                            train_seconds=train_seconds)
+        if not trainer.is_global_zero:
+            finish_loggers(loggers, exit_code=0)
+            return {}
+        choices = HydraConfig.get().runtime.choices
+        metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
+                                identity={"model": model_name(choices), "variant": choices.get("variant"),
+                                          "seed": cfg.seed},
+                                train_seconds=train_seconds)
+    except BaseException:
+        # Inside the try: a multirun's next job runs in this process and must not find this
+        # job's W&B run open; a crashed job shows as failed.
+        finish_loggers(loggers, exit_code=1)
+        raise
+    publish_results(loggers, out_dir, metrics)  # after the result files: W&B mirrors them, then finishes
     print_summary(metrics, out_dir)
     return metrics
 

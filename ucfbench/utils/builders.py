@@ -1,4 +1,4 @@
-"""Build Lightning loggers and callbacks from their config groups."""
+"""Build Lightning callbacks from their config group (loggers: :mod:`ucfbench.loggers`)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ import logging
 
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor
-from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
-
-
-def build_loggers(cfg: DictConfig | None) -> list[Logger]:
-    """One logger per entry of the ``logger`` group (``logger=none``: none)."""
-    return [instantiate(c) for c in (cfg or {}).values() if c is not None]
 
 
 def build_callbacks(cfg: DictConfig | None, *, has_logger: bool) -> list[Callback]:

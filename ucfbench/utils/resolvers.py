@@ -9,7 +9,7 @@ import os
 import torch
 from omegaconf import OmegaConf
 
-from ucfbench.utils.wandb import wandb_offline
+from ucfbench.utils.wandb_mode import wandb_offline
 
 log = logging.getLogger(__name__)
 
