@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from ucfbench.callbacks import fit_seconds
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.prepare import launch_rank, prepare_data
 from ucfbench.eval.run_dir import write_results
@@ -71,7 +72,7 @@ def train(cfg: DictConfig) -> dict:
     try:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        train_seconds = time.perf_counter() - start
+        train_seconds = fit_seconds(trainer, default=time.perf_counter() - start)  # all parts of a resumed run
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     finally:
