@@ -8,7 +8,7 @@ import errno
 import io
 import logging
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +54,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         buf = io.BytesIO()
         torch.save(checkpoint, buf)  # serialise first: a failure here leaves no file at all
-        fd, tmp = None, None
+        # A name of this process's own, created exclusively ("xb", with the usual permissions).
+        tmp: Path | None = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                fd = None
+            with open(tmp, "xb") as f:
                 _write_bytes(f, buf.getbuffer())
             os.replace(tmp, path)
             tmp = None
@@ -67,10 +66,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             advice = " (disk full: free space or point hydra.run.dir at another disk)" if is_disk_full(e) else ""
             raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror or e}{advice}") from e
         finally:
-            if fd is not None:
-                os.close(fd)
             if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
 
 
 class SafeOnExceptionCheckpoint(OnExceptionCheckpoint):
