@@ -119,8 +119,8 @@ def test_unique_dir_claims_one_directory_per_process(tmp_path: Path) -> None:
     import multiprocessing
 
     base = str(tmp_path / "runs" / "synthetic" / "gru" / "2026-01-01_00-00-00")
-    with multiprocessing.get_context("fork").Pool(6) as pool:
-        claimed = pool.map(_claim, [base] * 6)
+    with multiprocessing.get_context("fork").Pool(6, maxtasksperchild=1) as pool:  # a process each
+        claimed = pool.map(_claim, [base] * 6, chunksize=1)
     assert sorted(claimed) == sorted([base] + [f"{base}_{i}" for i in range(1, 6)])
     assert all(Path(p).is_dir() for p in claimed)
 
@@ -148,7 +148,7 @@ def test_two_runs_started_in_the_same_second(tiny_home: Path, tiny_cfg, tmp_path
     env = {**os.environ, "UCFBENCH_HOME": str(tiny_home), "OMP_NUM_THREADS": "1"}
     run_dir = RUN_DIR.replace("TIME", "2026-01-01_00-00-00")
     procs = [subprocess.Popen([sys.executable, "-m", "ucfbench.run", "debug=tiny", "trainer.max_epochs=1",
-                               f"seed={seed}", f"hydra.run.dir={run_dir}"],
+                               f"seed={seed}", f"hydra.run.dir='{run_dir}'"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for seed in (1, 2)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
@@ -165,3 +165,28 @@ def test_two_runs_started_in_the_same_second(tiny_home: Path, tiny_cfg, tmp_path
         assert log.count("Results") <= 1 and (d / "checkpoints" / "last.ckpt").is_file()
         assert f"seed={metrics['seed']}" in (d / ".hydra" / "overrides.yaml").read_text()
     assert seeds == {1, 2}
+
+
+@pytest.mark.slow
+def test_two_multiruns_started_in_the_same_second(tmp_path: Path) -> None:
+    """Two multiruns whose sweep folder has the same name: each gets its own, and every job of
+    one multirun (joblib launcher: separate processes) writes into its multirun's folder."""
+    app = Path(__file__).with_name("hydra_app.py")
+    env = {**os.environ, "UCFBENCH_HOME": str(tmp_path), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).parents[1])}
+    sweep_dir = "${unique_dir:${paths.log_dir}/multirun/2026-01-01_00-00-00}"
+    procs = [subprocess.Popen([sys.executable, str(app), "-m", "seed=1,2", "hydra/launcher=joblib",
+                               "hydra.launcher.n_jobs=2", f"hydra.sweep.dir='{sweep_dir}'"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    folders = []
+    for out in outputs:
+        jobs = sorted(line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("OUTPUT_DIR "))
+        assert len(jobs) == 2 and [Path(j).name for j in jobs] == ["0", "1"], out[-3000:]
+        assert Path(jobs[0]).parent == Path(jobs[1]).parent  # one folder per multirun
+        folders.append(Path(jobs[0]).parent.name)
+    assert sorted(folders) == ["2026-01-01_00-00-00", "2026-01-01_00-00-00_1"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "multirun").iterdir()) == sorted(folders)
+    assert not (tmp_path / "runs" / "synthetic").exists()  # no run folder claimed by a multirun
