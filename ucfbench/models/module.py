@@ -134,7 +134,8 @@ class ActionClassifier(L.LightningModule):
         every = max(self.trainer.log_every_n_steps, 1)
         if (batch_idx + 1) % every and batch_idx + 1 < self.trainer.num_training_batches:
             return
-        step = int(self._first_nonfinite_step)
+        # max over DDP ranks: every rank stops at the same batch (none waits in an all-reduce)
+        step = int(self.trainer.strategy.reduce(self._first_nonfinite_step, reduce_op="max"))
         if step >= 0:
             raise FloatingPointError(
                 f"non-finite training loss at epoch {self.current_epoch}, step {step} (global step): "
