@@ -40,6 +40,13 @@ def test_disk_full_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch: pytest.
     assert torch.load(path, weights_only=True)["epoch"] == 1  # the previous checkpoint, whole
 
 
+def test_temporary_file_of_a_killed_write_is_removed(tmp_path: Path) -> None:
+    (tmp_path / ".last.ckpt.12345.0123abcd.tmp").write_bytes(b"half a checkpoint")  # kill -9 mid-write
+    AtomicCheckpointIO().save_checkpoint({"epoch": 3}, tmp_path / "last.ckpt")
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True) == {"epoch": 3}
+
+
 def test_new_checkpoint_on_a_full_disk_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpointing, "_write_bytes", _disk_full_after(0))
     with pytest.raises(OSError, match="best-epoch000.ckpt"):

@@ -58,6 +58,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp: Path | None = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a job killed mid-write
+                stale.unlink(missing_ok=True)  # a run directory has one writer (DDP: rank 0)
             with open(tmp, "xb") as f:
                 _write_bytes(f, buf.getbuffer())
             os.replace(tmp, path)
