@@ -29,6 +29,7 @@ def make_cfg(root: Path, overrides: list[str] | tuple[str, ...] = (), *, run_dir
         cfg.paths.root_dir = str(root)
         cfg.paths.output_dir = str(run_dir)
         cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.run.dir = str(run_dir)  # as `hydra.run.dir=...` would: no ${unique_dir:} claim
         cfg.hydra.job.num = 0
     HydraConfig().set_config(cfg)
     return cfg

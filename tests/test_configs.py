@@ -87,12 +87,15 @@ def test_sweep_dir_resolves_before_hydra_config_is_set(tmp_path: Path, monkeypat
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    GlobalHydra.instance().clear()
-    HydraConfig.instance().cfg = None  # as in a fresh `python -m ucfbench.run -m ...`
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=synthetic_study"], return_hydra_config=True)
+    def sweep_dir() -> str:  # composed afresh: a config resolves (and claims) its sweep dir once
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None  # as in a fresh `python -m ucfbench.run -m ...`
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=["experiment=synthetic_study"], return_hydra_config=True)
+        return str(cfg.hydra.sweep.dir)
+
     monkeypatch.setenv("UCFBENCH_HOME", str(tmp_path / "home"))
-    assert str(cfg.hydra.sweep.dir).startswith(str(tmp_path / "home" / "runs" / "multirun"))
+    assert sweep_dir().startswith(str(tmp_path / "home" / "runs" / "multirun"))
     monkeypatch.delenv("UCFBENCH_HOME")
     monkeypatch.chdir(tmp_path)
-    assert str(cfg.hydra.sweep.dir).startswith(str(tmp_path / "runs" / "multirun"))
+    assert sweep_dir().startswith(str(tmp_path / "runs" / "multirun"))

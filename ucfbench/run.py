@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from ucfbench.callbacks import fit_seconds
 from ucfbench.datamodules import model_input
 from ucfbench.eval.run_dir import print_summary, write_results
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
@@ -55,7 +56,7 @@ def train(cfg: DictConfig) -> dict:
     try:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        train_seconds = time.perf_counter() - start
+        train_seconds = fit_seconds(trainer, default=time.perf_counter() - start)  # all parts of a resumed run
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         if not trainer.is_global_zero:

@@ -17,18 +17,34 @@ class HistoryWriter(Callback):
 
     Reports draw training curves from this file, so they work with ``logger=none`` and
     without access to W&B.
+
+    The rows also travel in every checkpoint, so a resumed run continues from exactly the epochs
+    its checkpoint had seen: an epoch finished after the checkpoint (and redone by the resume) is
+    neither lost nor written twice, whatever the file held when the job was killed.
     """
 
     def __init__(self, *, path: str | Path) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, float]] = []
+        self._restored = False
+
+    def state_dict(self) -> dict[str, list[dict[str, float]]]:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state_dict: dict[str, list[dict[str, float]]]) -> None:
+        self.rows = [dict(r) for r in state_dict["rows"]]
+        self._restored = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # On resume (the loop state is restored by now), keep the epochs recorded before the checkpoint.
-        if self.path.is_file():
+        # On resume (the loop state is restored by now), keep the epochs recorded before the checkpoint:
+        # from the checkpoint, or (a checkpoint written before rows were saved in it) from the file.
+        if not self._restored and self.path.is_file():
             with self.path.open() as f:
                 self.rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
-            self.rows = [r for r in self.rows if r["epoch"] < trainer.current_epoch]
+        elif not self._restored:
+            self.rows = []
+        self.rows = [r for r in self.rows if r["epoch"] < trainer.current_epoch]
+        self._restored = False
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:

@@ -9,8 +9,9 @@ from torchmetrics.classification import MulticlassAccuracy
 def classification_metrics(num_classes: int) -> MetricCollection:
     """top-1, top-5 (video-level accuracy) and mean class accuracy.
 
-    ``compute_groups=False``: torchmetrics would otherwise let metrics of one class share state,
-    and after a checkpoint restore top-5 was reported with top-1's state.
+    ``compute_groups=False``: torchmetrics would otherwise merge metrics whose states happen to be
+    equal after the first update (top-1 and top-5 when the first batch is all correct, as after a
+    resume) and report top-5 = top-1 from then on.
     """
     return MetricCollection({
         "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),

@@ -69,6 +69,7 @@ class ActionClassifier(L.LightningModule):
         self.input_norm = input_norm
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.class_names: list[str] = []
+        self._first_nonfinite_step = torch.full((), -1, dtype=torch.long)  # of the current epoch; -1: none
         self._test_outputs: list[dict[str, torch.Tensor]] = []
         self.test_outputs: dict[str, torch.Tensor] = {}
         if num_classes is not None:
@@ -133,7 +134,33 @@ class ActionClassifier(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         if batch["label"].numel() == 0:  # every video of the batch was unreadable (and skipped)
             return None
-        return self._step(batch, self.train_metrics, "train")[0]
+        loss = self._step(batch, self.train_metrics, "train")[0]
+        self._note_nonfinite(loss)
+        return loss
+
+    def _note_nonfinite(self, loss: torch.Tensor) -> None:
+        """Remember the first step with a non-finite loss, on the device (no sync per step)."""
+        first = self._first_nonfinite_step.to(loss.device)
+        bad = ~torch.isfinite(loss.detach()) & (first < 0)
+        self._first_nonfinite_step = torch.where(bad, torch.full_like(first, self.global_step), first)
+
+    def on_train_epoch_start(self) -> None:
+        self._first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=self.device)
+
+    def on_train_batch_end(self, outputs, batch: Batch, batch_idx: int) -> None:
+        # Checked every log_every_n_steps batches and at the epoch's last batch (before validation
+        # and checkpoints): one host sync per check, not per step.
+        every = max(self.trainer.log_every_n_steps, 1)
+        if (batch_idx + 1) % every and batch_idx + 1 < self.trainer.num_training_batches:
+            return
+        # max over DDP ranks: every rank stops at the same batch (none waits in an all-reduce)
+        step = int(self.trainer.strategy.reduce(self._first_nonfinite_step, reduce_op="max"))
+        if step >= 0:
+            raise FloatingPointError(
+                f"non-finite training loss at epoch {self.current_epoch}, step {step} (global step): "
+                "training stopped. Lower the learning rate (model.optimizer.lr) or check the inputs: "
+                "a damaged feature cache can hold NaN or Inf rows (delete its folder under "
+                "cache/features/ to extract it again).")
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         if batch["label"].numel():

@@ -1,5 +1,5 @@
 """OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``,
-``${wandb_offline:}``."""
+``${unique_dir:...}``, ``${wandb_offline:}``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,41 @@ def ucfbench_home() -> str:
     launch directory in every job.
     """
     return os.path.abspath(os.environ.get("UCFBENCH_HOME") or os.getcwd())
+
+
+_CLAIMED: dict[str, str] = {}  # unique_dir: what this process claimed, by requested path
+
+
+def _nonzero_rank() -> bool:
+    """A DDP rank other than 0 started by srun/torchrun (it must not claim a directory of its own)."""
+    return any(int(os.environ.get(k) or 0) > 0 for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
+
+
+def unique_dir(path: str) -> str:
+    """``path``, or ``path_1``, ``path_2``, ... : the first of them this process creates itself.
+
+    The run directory of a job (``hydra.run.dir``) and the folder of a multirun
+    (``hydra.sweep.dir``): two jobs started in the same second get two directories. The claim is
+    ``os.mkdir`` without ``exist_ok``, atomic on local and network filesystems, so two processes
+    never both succeed. Hydra may resolve the same key more than once: a process gets back what it
+    claimed for the same ``path``. A DDP rank other than 0 started by srun/torchrun gets ``path``
+    unclaimed (give such jobs ``hydra.run.dir`` explicitly so every rank writes to one directory).
+    """
+    if path in _CLAIMED:
+        return _CLAIMED[path]
+    if _nonzero_rank():
+        return path
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    candidate, n = path, 0
+    while True:
+        try:
+            os.mkdir(candidate)
+            break
+        except FileExistsError:
+            n += 1
+            candidate = f"{path}_{n}"
+    _CLAIMED[path] = candidate
+    return candidate
 
 
 def amp_precision(accelerator: str = "gpu") -> str:
@@ -51,7 +86,8 @@ def mixed_precision(precision: str, accelerator: str = "auto") -> str:
 
 
 def register_resolvers() -> None:
-    """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``, ``${ucfbench_home:}``)."""
+    """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``, ``${ucfbench_home:}``,
+    ``${unique_dir:...}``)."""
     if not OmegaConf.has_resolver("wandb_offline"):
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("amp_precision"):
@@ -60,3 +96,6 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("mixed_precision", mixed_precision)
     if not OmegaConf.has_resolver("ucfbench_home"):
         OmegaConf.register_new_resolver("ucfbench_home", ucfbench_home)
+    if not OmegaConf.has_resolver("unique_dir"):
+        # use_cache: Hydra copies a resolver's cache into each job's config (also to launcher workers).
+        OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)

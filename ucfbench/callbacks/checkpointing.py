@@ -1,0 +1,87 @@
+"""Checkpoints that are whole or absent: written under a temporary name and renamed, and a full
+disk reported with the path instead of leaving a truncated or empty ``.ckpt`` that a resume
+would trust."""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+log = logging.getLogger(__name__)
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _write_bytes(f: io.BufferedWriter, data: bytes) -> None:
+    """Write all of ``data`` to ``f`` and make it durable (the one place that touches the disk)."""
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk or an exceeded quota."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` into a temporary file beside the checkpoint, ``fsync``, then ``os.replace``.
+
+    A reader (a resume, ``ModelCheckpoint`` replacing ``last.ckpt``, a job killed mid-write) sees
+    the previous checkpoint or the new one, never a partial file. A failed write (a full disk)
+    removes the temporary file and raises ``OSError`` naming the checkpoint. Remote paths
+    (``s3://`` ...) keep Lightning's own write.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None or "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        path = Path(path)
+        buf = io.BytesIO()
+        torch.save(checkpoint, buf)  # serialise first: a failure here leaves no file at all
+        # A name of this process's own, created exclusively ("xb", with the usual permissions).
+        tmp: Path | None = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a job killed mid-write
+                stale.unlink(missing_ok=True)  # a run directory has one writer (DDP: rank 0)
+            with open(tmp, "xb") as f:
+                _write_bytes(f, buf.getbuffer())
+            os.replace(tmp, path)
+            tmp = None
+        except OSError as e:
+            advice = " (disk full: free space or point hydra.run.dir at another disk)" if is_disk_full(e) else ""
+            raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror or e}{advice}") from e
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+
+class SafeOnExceptionCheckpoint(OnExceptionCheckpoint):
+    """``on_exception.ckpt`` on Ctrl-C or an error, except when the error is a full disk (the
+    save would fail too), and never hiding the original error behind a failed save."""
+
+    def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        exception = next((a for a in (*args, *kwargs.values()) if isinstance(a, BaseException)), None)
+        if exception is not None and is_disk_full(exception):
+            log.error("Disk full: not writing %s (last.ckpt is the latest whole checkpoint)", self.ckpt_path)
+            return
+        try:
+            super().on_exception(trainer, *args, **kwargs)
+        except OSError as e:
+            log.error("%s (the run's own error follows)", e)
