@@ -34,10 +34,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from filelock import BaseFileLock, FileLock, SoftFileLock
+from filelock import BaseFileLock
 
 from ucfbench.data.types import VideoRecord
 from ucfbench.utils.io import atomic_write
+from ucfbench.utils.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,6 @@ def row_key(payload: dict) -> str:
 def sampler_dict(sampler: object) -> dict:
     """A sampler dataclass as the JSON a key is made of: its type name and fields."""
     return {"type": type(sampler).__name__, **asdict(sampler)}  # type: ignore[call-overload]
-
-
-def file_lock(path: str | Path) -> BaseFileLock:
-    """A ``filelock`` lock at ``path``: ``fcntl.flock`` by default; ``UCFBENCH_LOCK=soft`` gives the
-    lock-file-exists kind, for shared filesystems without working ``flock`` (Lustre without the
-    ``flock`` mount option, NFS mounted ``nolock``)."""
-    soft = os.environ.get("UCFBENCH_LOCK", "").lower() == "soft"
-    return (SoftFileLock if soft else FileLock)(str(path), thread_local=False)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -265,7 +258,9 @@ class RowCache:
         return np.array([r for r in done if self.checksum(data[r], lengths[r]) != checks[r]], dtype=np.int64)
 
     def verify(self) -> np.ndarray:
-        """Check every done row; damaged ones go back to pending, with a warning. Returns them."""
+        """Check the files and every done row; damaged rows go back to pending, with a warning.
+        Returns them."""
+        self.check()
         bad = self.damaged_rows()
         if len(bad):
             with self.lock:  # check again under the lock: a row may have been rewritten meanwhile
@@ -298,6 +293,7 @@ class RowCache:
         """Rewrite ``claims.json`` (caller holds the lock): drop stale claims and released rows,
         refresh this process's claim time, add new rows."""
         now, claims, kept = time.time(), self._read_claims(), []
+        before = json.dumps(claims)
         gone = set(np.asarray(release).tolist()) if release is not None else set()
         for claim in claims:
             if claim["owner"] == self.owner:
@@ -311,7 +307,7 @@ class RowCache:
                 kept.append(claim)
         if add:
             kept.append({"owner": self.owner, "host": HOST, "pid": os.getpid(), "time": now, "rows": add})
-        if kept != claims:
+        if json.dumps(kept) != before:
             atomic_write(self.dir / "claims.json", json.dumps(kept) + "\n")
 
     def claim(self, n: int, *, timeout: float = CLAIM_TIMEOUT) -> np.ndarray:
