@@ -164,6 +164,7 @@ extraction.extract_features(dataset, SPEC, root=sys.argv[2], batch_size=2, num_w
 """
 
 
+@pytest.mark.slow  # a subprocess importing torch: minutes on a loaded machine
 def test_rows_of_a_killed_job_are_taken_over(tiny_home, tiny_dataset, reference, tmp_path: Path, caplog) -> None:
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", KILLED, str(tiny_home), str(tmp_path)], cwd=repo,

@@ -196,4 +196,5 @@ def extract_from_config(dataset: ActionDataset, cfg, *, on_bad_video: str = "err
                        sampler=instantiate(cfg.sampler), backend=cfg.backend)
     return extract_features(dataset, spec, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                             accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                            precision=cfg.precision, on_bad_video=on_bad_video)
+                            precision=cfg.precision, on_bad_video=on_bad_video,
+                            claim_size=cfg.get("claim_size"), claim_timeout=cfg.get("claim_timeout", CLAIM_TIMEOUT))
