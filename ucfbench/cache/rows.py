@@ -198,8 +198,8 @@ class RowCache:
     @staticmethod
     def checksum(row: np.ndarray, length: int) -> int:
         """crc32 of a row's bytes and its length."""
-        crc = zlib.crc32(np.ascontiguousarray(row).view(np.uint8).reshape(-1))
-        return zlib.crc32(np.int32(length).tobytes(), crc)
+        crc = zlib.crc32(np.ascontiguousarray(row))
+        return zlib.crc32(np.int32(length).tobytes(), crc)  # == crc32 of lengths.npy's int32 bytes
 
     def _pwrite(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
         if name not in self._offsets:
@@ -252,10 +252,13 @@ class RowCache:
     # -- verifying ------------------------------------------------------------------------
     def damaged_rows(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Rows marked done whose data no longer match their checksum."""
-        state, checks = self.states(), self.open_array("checksum")
-        data, lengths = self.open_array(self.data_name), self.open_array("lengths")
+        state, checks = self.states(), np.array(self.open_array("checksum")).tolist()
+        data = self.open_array(self.data_name).view(np.ndarray)  # rows without np.memmap's per-slice cost
+        lengths = np.array(self.open_array("lengths"))
         done = np.flatnonzero(state == DONE) if rows is None else np.asarray(rows)[state[rows] == DONE]
-        return np.array([r for r in done if self.checksum(data[r], lengths[r]) != checks[r]], dtype=np.int64)
+        crc = zlib.crc32
+        return np.array([r for r in done.tolist() if crc(lengths[r : r + 1], crc(data[r])) != checks[r]],
+                        dtype=np.int64)
 
     def verify(self) -> np.ndarray:
         """Check the files and every done row; damaged rows go back to pending, with a warning.
