@@ -174,8 +174,9 @@ class RowCache:
             for name, (dtype, shape) in self.arrays.items():
                 path = tmp / f"{name}.npy"
                 np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
-                with open(path, "r+b") as f:
-                    os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)  # real blocks, not a sparse file
+                if hasattr(os, "posix_fallocate"):  # real blocks, not a sparse file (not on macOS)
+                    with open(path, "r+b") as f:
+                        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
             (tmp / "videos.txt").write_text("".join(f"{r.relpath}\n" for r in self.records))
             (tmp / "claims.json").write_text("[]\n")
             (tmp / "spec.json").write_text(json.dumps(self.meta, indent=2, default=str))
