@@ -1,7 +1,8 @@
 """Cache a dataset's features without training: ``python -m ucfbench.extract [features.devices=N]``.
 
-Useful ahead of a sweep, or to shard extraction of a large dataset over several devices
-(``features.devices=4 features.strategy=ddp``); every later run finds the features cached.
+Shards extraction of a large dataset over several devices (``features.devices=4
+features.strategy=ddp``), or over several jobs started at once (they share the pending videos);
+every later run finds the features cached.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def main(cfg: DictConfig) -> None:
     dataset.prepare()
     cache = extract_from_config(dataset, cfg.features, in_process=True)
     if cache.is_complete():
-        Console().print(f"Features: {cache.dir}  ({cache.shape[0]} x {cache.shape[1]} x {cache.shape[2]} float16)")
+        n, t, d = cache.shape
+        Console().print(f"Features: {cache.dir}  ({n} x {t} x {d} float16, {cache.extracted} extracted by this job)")
 
 
 if __name__ == "__main__":

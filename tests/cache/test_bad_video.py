@@ -47,8 +47,14 @@ def test_skip_records_the_bad_video_and_leaves_it_out(damaged, tmp_path: Path) -
     assert cache.unreadable() == [bad]
     state = cache.state()
     assert (state == UNREADABLE).sum() == 1 and (state == DONE).sum() == len(state) - 1
-    dm = FeatureDataModule(dataset=dataset, cache=cache)
+    dataset.on_bad_video = "skip"
+    features = {"arch": SPEC.arch, "weights": SPEC.weights, "init_seed": SPEC.init_seed, "size": SPEC.size,
+                "sampler": SPEC.sampler, "backend": SPEC.backend, "dir": tmp_path / "cache", "batch_size": 2,
+                "num_workers": 0, "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": None}
+    dm = FeatureDataModule(dataset=dataset, features=features)
+    dm.prepare_data()
     dm.setup()
+    assert dm.cache.dir == cache.dir and dm.extracted == 0
     assert dm.skipped == [bad]
     assert bad not in {r.relpath for r in dm.records["test"]}
     assert len(dm.splits["test"]) == len(dataset.subset("test")) - 1

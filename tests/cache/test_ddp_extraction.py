@@ -17,7 +17,7 @@ from ucfbench.data.sampling import UniformSampler
 
 @pytest.mark.slow
 def test_ddp_extraction_matches_one_process(tiny_home: Path, tiny_dataset, tmp_path: Path) -> None:
-    env = {**os.environ, "UCFBENCH_HOME": str(tiny_home)}
+    env = {**os.environ, "UCFBENCH_HOME": str(tiny_home), "COLUMNS": "1000"}
     ddp_dir = tmp_path / "ddp-cache"
     proc = subprocess.run(
         [sys.executable, "-m", "ucfbench.extract", "debug=tiny", f"features.dir={ddp_dir}", "features.devices=2",
@@ -25,6 +25,7 @@ def test_ddp_extraction_matches_one_process(tiny_home: Path, tiny_dataset, tmp_p
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"{len(tiny_dataset.records())} extracted by this job" in proc.stdout  # both ranks' rows, summed
 
     spec = FeatureSpec(arch="resnet18", weights=None, init_seed=0, size=32, sampler=UniformSampler(num_frames=8),
                        backend="auto")

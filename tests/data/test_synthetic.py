@@ -239,7 +239,58 @@ def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(error):
         generate(tmp_path / "ucf", TINY)
     assert len(calls) == 5
-    assert list(tmp_path.iterdir()) == []  # neither the root nor the temporary sibling
+    left = [p.name for p in tmp_path.iterdir() if p.name != ".ucf.lock"]  # the lock file may stay
+    assert left == []  # neither the root nor the temporary sibling
+
+
+def test_stale_temporary_folders_are_removed(tmp_path: Path) -> None:
+    stale = tmp_path / ".ucf.k1ll3d.tmp"  # what a generation killed with SIGKILL leaves
+    (stale / "Grow").mkdir(parents=True)
+    (stale / "Grow" / "half.avi").write_bytes(b"\0" * 100)
+    other = tmp_path / ".other.x.tmp"  # another dataset's: not ours to remove
+    other.mkdir()
+    generate(tmp_path / "ucf", TINY)
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x.tmp", ".ucf.lock", "ucf"]
+
+
+RACE = """
+import os, sys, time
+from pathlib import Path
+from ucfbench.data import synthetic_videos as synthetic
+from tests.data.test_synthetic import TINY
+root, log, go = map(Path, sys.argv[1:4])
+encode = synthetic._encode
+def counted(path, clip):
+    with open(log, "a") as f:
+        f.write(f"{os.getpid()} {path.name}\\n")
+    time.sleep(0.02)  # long enough that the two jobs overlap
+    encode(path, clip)
+synthetic._encode = counted
+while not go.exists():
+    time.sleep(0.005)
+print(synthetic.generate(root, TINY))
+"""
+
+
+def test_two_jobs_generating_at_once_generate_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    root, log, go = tmp_path / "home" / "ucf", tmp_path / "encoded.txt", tmp_path / "go"
+    jobs = [subprocess.Popen([sys.executable, "-c", RACE, str(root), str(log), str(go)], cwd=repo,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()
+    outs = [job.communicate(timeout=300) for job in jobs]
+    for job, (out, err) in zip(jobs, outs):
+        assert job.returncode == 0, err[-3000:]
+        assert out.strip() == str(root)
+    encoded = log.read_text().splitlines()
+    assert len(encoded) == len(class_names(TINY)) * TINY.groups * TINY.clips  # every video once, in all
+    assert len({line.split()[0] for line in encoded}) == 1  # by one of the jobs
+    assert is_generated(root, TINY)
+    assert sorted(p.name for p in root.parent.iterdir()) == [".ucf.lock", "ucf"]
 
 
 @pytest.mark.parametrize(

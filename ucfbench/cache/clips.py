@@ -3,34 +3,31 @@ runs skip decoding."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ucfbench.cache.rows import DONE, PENDING, UNREADABLE, RowCache, row_key, sampler_dict
 from ucfbench.data.types import VideoRecord
-from ucfbench.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
 
 CLIP_CACHE_FORMAT = 1
-PENDING, DONE, UNREADABLE = 0, 1, 2
+__all__ = ["DONE", "PENDING", "UNREADABLE", "DecodedClipCache", "clip_cache_spec"]
 
 
-class DecodedClipCache:
+class DecodedClipCache(RowCache):
     """Decoded, resized clips on disk, so later epochs (and later runs) skip decoding.
 
     One entry per dataset and clip setting (sampler, size, backend, views), a folder named by a
-    hash of them, holding ``frames.npy`` (N, T, S, S, 3) uint8, ``lengths.npy`` and ``state.npy``
-    (0 pending, 1 done, 2 unreadable), all memory-mapped and written by the DataLoader workers in
-    place. A row's frames are written before its state says done, so a crash or a video that fails
-    to decode never leaves a row that reads as done with partial frames: it is decoded again.
+    hash of them, holding ``frames.npy`` (N, T, S, S, 3) uint8 beside the row cache's lengths,
+    checksums and states (:mod:`ucfbench.cache.rows`), filled by the DataLoader workers of every job
+    that reads it. A row's frames and checksum are written before its state says done, and a row is
+    checked against its checksum each time it is read: a crash, a video that fails to decode or a
+    damaged file never serves partial frames; the row is decoded again. Jobs that decode the same
+    row at once write the same bytes.
 
     Args:
         root: folder of all clip cache entries.
@@ -44,68 +41,53 @@ class DecodedClipCache:
     def __init__(self, *, root: str | Path, dataset_name: str, fingerprint: str, records: list[VideoRecord],
                  spec: dict, shape: tuple[int, ...]) -> None:
         payload = {"format": CLIP_CACHE_FORMAT, "dataset": dataset_name, "files": fingerprint, **spec}
-        key = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        self.dir = Path(root) / f"{dataset_name}-{key}"
-        self.records, self.spec, self.shape = records, payload, tuple(shape)
+        key = row_key(payload)
+        self.spec, self.shape = payload, tuple(shape)
+        super().__init__(dir=Path(root) / f"{dataset_name}-{key}", records=records, data="frames", dtype=np.uint8,
+                         row_shape=self.shape, meta={"key": key, **payload, "shape": [len(records), *self.shape]},
+                         kind="decoded-clip", hint="data.cache_dir")
         self.row = {r.relpath: i for i, r in enumerate(records)}
-        self._maps: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # (pid, frames, lengths, state)
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.records) * int(np.prod(self.shape))
+        self._maps: tuple[int, dict[str, np.ndarray]] | None = None  # (pid, read-only maps)
 
     def create(self) -> None:
-        """Allocate the entry (sparse files) unless it exists; atomic: a folder appears whole."""
-        if (self.dir / "state.npy").is_file():
-            return
-        self.dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f".{self.dir.name}."))
-        try:
-            n = len(self.records)
-            np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(n, *self.shape)).flush()
-            np.save(tmp / "lengths.npy", np.zeros(n, dtype=np.int32))
-            np.save(tmp / "state.npy", np.zeros(n, dtype=np.uint8))
-            atomic_write(tmp / "videos.txt", "".join(f"{r.relpath}\n" for r in self.records))
-            atomic_write(tmp / "spec.json", json.dumps({**self.spec, "shape": [n, *self.shape]}, indent=1, default=str))
-            os.rename(tmp, self.dir)
+        """Allocate the entry unless it exists; atomic: a folder appears whole."""
+        existed = self.exists()
+        super().create()
+        if not existed:
             log.info("Decoded-clip cache %s (%.2f GiB when full)", self.dir, self.nbytes / 2**30)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not (self.dir / "state.npy").is_file():  # another process may have won the rename
-                raise
 
-    def _open(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # Each process (DataLoader worker) maps the files itself; writes go straight to the page cache.
+    def _open(self) -> dict[str, np.ndarray]:
+        # Each process (DataLoader worker) maps the files itself; rows are written with pwrite and
+        # the shared maps see them.
         if self._maps is None or self._maps[0] != os.getpid():
-            self._maps = (os.getpid(), *(np.load(self.dir / f"{name}.npy", mmap_mode="r+")
-                                         for name in ("frames", "lengths", "state")))
-        return self._maps[1:]
+            self._maps = (os.getpid(), {name: self.open_array(name) for name in self.arrays})
+        return self._maps[1]
 
     def state(self, row: int) -> int:
-        return int(self._open()[2][row])
+        return int(self._open()["state"][row])
 
     def get(self, row: int) -> tuple[np.ndarray, int] | None:
-        """The cached clip of ``row`` and its length, or None when it is not cached."""
-        frames, lengths, state = self._open()
-        if state[row] != DONE:
+        """The cached clip of ``row`` and its length, or None when it is not cached (or damaged)."""
+        maps = self._open()
+        if maps["state"][row] != DONE:
             return None
-        return np.array(frames[row]), int(lengths[row])
+        frames, length = np.array(maps["frames"][row]), int(maps["lengths"][row])
+        if self.checksum(frames, length) != maps["checksum"][row]:
+            self.on_damaged(np.array([row]))
+            return None  # decoded again and overwritten by put()
+        return frames, length
 
     def put(self, row: int, clip: np.ndarray, length: int) -> None:
         assert clip.shape == self.shape and clip.dtype == np.uint8, f"clip {clip.shape} {clip.dtype} != {self.shape}"
-        frames, lengths, state = self._open()
-        frames[row] = clip
-        lengths[row] = length
-        state[row] = DONE  # last: a row reads as done only once its frames are in place
+        self.write_rows(np.array([row]), clip[None], np.array([length]))
 
     def mark_unreadable(self, row: int) -> None:
-        self._open()[2][row] = UNREADABLE
+        self.set_state(np.array([row]), UNREADABLE)
 
-    def __getstate__(self) -> dict:  # workers open their own maps
-        return {**self.__dict__, "_maps": None}
+    def __getstate__(self) -> dict:  # workers open their own maps and lock
+        return {**super().__getstate__(), "_maps": None}
 
 
 def clip_cache_spec(sampler: object, *, size: int, backend: str, num_views: int) -> dict:
     """What names a clip cache entry: the sampler's deterministic choice, decode size, backend, views."""
-    return {"sampler": {"type": type(sampler).__name__, **dataclasses.asdict(sampler)}, "size": size,
-            "backend": backend, "views": num_views}
+    return {"sampler": sampler_dict(sampler), "size": size, "backend": backend, "views": num_views}

@@ -2,7 +2,8 @@
 
 Running through Lightning gives mixed precision on a GPU and sharding across devices (DDP)
 for free; a prediction writer stores each finished batch in the cache, so extraction can be
-killed at any point and resumed by running it again.
+killed at any point and resumed by running it again. Jobs started at once share the work: each
+claims chunks of pending rows (:meth:`~ucfbench.cache.rows.RowCache.claim`) until none is left.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -22,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.cache.features import FeatureCache, FeatureSpec
+from ucfbench.cache.rows import CLAIM_TIMEOUT
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.clips import ClipDataset
 from ucfbench.data.transforms import frames_to_input
@@ -100,45 +104,87 @@ def extract_features(
     strategy: str = "auto",
     precision: str | None = None,
     on_bad_video: str = "error",
+    claim_size: int | None = None,
+    claim_timeout: float = CLAIM_TIMEOUT,
+    poll_seconds: float = 1.0,
 ) -> FeatureCache:
     """Make sure ``dataset``'s features under ``spec`` are cached; extract what is missing.
 
-    Returns the complete cache. Only pending rows are decoded, so a second call after an
+    Returns the complete cache; its ``extracted`` says how many videos this call extracted (0 when
+    all were cached). Done rows are verified first (a damaged one is extracted again). Several jobs
+    may call this at once on the same cache: each claims ``claim_size`` pending rows at a time
+    (default: 4 batches) under the cache's lock, extracts and writes them, and claims more; rows
+    claimed by a job that died (or made no progress for ``claim_timeout`` seconds) go to the others;
+    every job returns once all rows are done. Only pending rows are decoded, so a call after an
     interruption continues where the first stopped. A video that cannot be decoded stops the
     extraction with its name (``on_bad_video="error"``, nothing is written for it) or is recorded
     as unreadable in the cache (``"skip"``).
     """
     encoder = FrameEncoder(arch=spec.arch, weights=spec.weights, init_seed=spec.init_seed)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
+    cache.create()
+    cache.verify()
     if cache.is_complete():
         log.info("Features cached: %s", cache.dir)
         _check_unreadable(cache, on_bad_video)
-        cache.extracted = 0
         return cache
-    cache.create()
     pending = cache.pending_rows()
-    cache.extracted = len(pending)
     n = len(cache.records)
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
-    if len(pending):
-        clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in pending], sampler=spec.sampler,
-                            size=spec.size, backend=spec.backend, index=pending,
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=devices, strategy=strategy,
+        precision=precision or amp_precision(accelerator), logger=False, enable_checkpointing=False,
+        callbacks=[CacheWriter(cache), RichProgressBar()], enable_model_summary=False,
+    )
+    extractor = FeatureExtractor(encoder)
+
+    def predict(rows: np.ndarray) -> None:
+        clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in rows], sampler=spec.sampler,
+                            size=spec.size, backend=spec.backend, index=rows,
                             on_bad_video=on_bad_video)
         loader = DataLoader(clips, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                             pin_memory=torch.cuda.is_available(), persistent_workers=False)
-        trainer = L.Trainer(
-            accelerator=accelerator, devices=devices, strategy=strategy,
-            precision=precision or amp_precision(accelerator), logger=False, enable_checkpointing=False,
-            callbacks=[CacheWriter(cache), RichProgressBar()], enable_model_summary=False,
-        )
-        trainer.predict(FeatureExtractor(encoder), dataloaders=loader, return_predictions=False)
+        trainer.predict(extractor, dataloaders=loader, return_predictions=False)
+
+    if trainer.world_size > 1:
+        # Sharded over devices (DDP): this job's ranks split the pending rows among themselves.
+        if len(pending):
+            predict(pending)
         trainer.strategy.barrier("feature-extraction-done")  # every rank's rows are written
+        cache.written = int(trainer.strategy.reduce(torch.tensor(cache.written), reduce_op="sum"))
         if not trainer.is_global_zero:
             return cache
+    else:
+        _share_pending_rows(cache, predict, claim_size=claim_size or 4 * batch_size, claim_timeout=claim_timeout,
+                            poll_seconds=poll_seconds)
     cache.finalize()
     _check_unreadable(cache, on_bad_video)
-    log.info("Features complete: %s (%d x %d x %d float16)", cache.dir, *cache.shape)
+    log.info("Features complete: %s (%d x %d x %d float16); %d extracted by this job", cache.dir, *cache.shape,
+             cache.extracted)
     return cache
+
+
+def _share_pending_rows(cache: FeatureCache, predict, *, claim_size: int, claim_timeout: float,
+                        poll_seconds: float) -> None:
+    """Claim pending rows chunk by chunk and ``predict`` them until none is left, then wait for
+    the rows other jobs still hold."""
+    waiting = False
+    while True:
+        rows = cache.claim(claim_size, timeout=claim_timeout)
+        if len(rows):
+            waiting = False
+            try:
+                predict(rows)
+            finally:
+                cache.release(rows)  # rows not written (an error) go back to the others
+            continue
+        pending = cache.pending_rows()
+        if not len(pending):
+            return
+        if not waiting:
+            log.info("Waiting for %d video(s) other jobs are extracting into %s", len(pending), cache.dir)
+            waiting = True
+        time.sleep(poll_seconds)
 
 
 def extract_in_subprocess() -> None:
@@ -154,7 +200,8 @@ def extract_in_subprocess() -> None:
 
 def extract_from_config(dataset: ActionDataset, cfg: Mapping, *, in_process: bool = False) -> FeatureCache:
     """:func:`extract_features` as the ``features`` config group describes it (``sampler`` as a
-    config or already built). ``cache.extracted`` counts the videos this process extracted.
+    config or already built); the returned cache's ``extracted`` is the number of videos this job
+    extracted (``metrics.json["features"]["extracted"]``).
 
     With ``features.devices`` other than 1, a training job runs the extraction as a separate
     ``ucfbench.extract`` job (:func:`extract_in_subprocess`); that job passes ``in_process=True``.
@@ -164,12 +211,12 @@ def extract_from_config(dataset: ActionDataset, cfg: Mapping, *, in_process: boo
         sampler = instantiate(sampler)
     spec = FeatureSpec(arch=cfg["arch"], weights=cfg["weights"], init_seed=cfg["init_seed"], size=cfg["size"],
                        sampler=sampler, backend=cfg["backend"])
-    on_bad_video = dataset.on_bad_video
     devices, strategy = cfg["devices"], cfg["strategy"]
     if devices != 1 and not in_process:
         if not feature_cache(dataset, spec, root=cfg["dir"], dim=0).is_complete():
-            extract_in_subprocess()
-        devices, strategy = 1, "auto"  # the features are complete: this only opens them
+            extract_in_subprocess()  # this job then only opens the result
+        devices, strategy = 1, "auto"
     return extract_features(dataset, spec, root=cfg["dir"], batch_size=cfg["batch_size"],
                             num_workers=cfg["num_workers"], accelerator=cfg["accelerator"], devices=devices,
-                            strategy=strategy, precision=cfg["precision"], on_bad_video=on_bad_video)
+                            strategy=strategy, precision=cfg["precision"], on_bad_video=dataset.on_bad_video,
+                            claim_size=cfg.get("claim_size"), claim_timeout=cfg.get("claim_timeout", CLAIM_TIMEOUT))

@@ -1,39 +1,30 @@
 """On-disk feature cache: one (N, T, D) float16 array per dataset and feature setting.
 
-Layout of one cache entry (a folder named by the key)::
-
-    spec.json      everything that changes the features, plus N, T, D
-    videos.txt     the dataset's videos, one per row of the arrays
-    features.npy   (N, T, D) float16, written in place through a memory map
-    lengths.npy    (N,) int32 valid time steps per video
-    state.npy      (N,) uint8: 0 pending, 1 done, 2 unreadable (skipped)
-    COMPLETE       written once no row is pending
-
-A row's features are written before its state flips to done, so a crash or Ctrl-C at any
-moment leaves every done row intact and at worst recomputes the rows of one batch.
+A :class:`~ucfbench.cache.rows.RowCache` whose rows are ``features.npy`` (N, T, D) float16 (see
+:mod:`ucfbench.cache.rows` for the files, checksums and claims), plus ``COMPLETE``, written once no
+row is pending. A row's features are written before its state flips to done, so a crash or Ctrl-C
+at any moment leaves every done row intact and at worst recomputes the rows of one batch; a row
+damaged later fails its checksum when the cache is loaded and is extracted again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ucfbench.cache.rows import DONE, PENDING, UNREADABLE, CacheUnreadableError, RowCache, row_key, sampler_dict
 from ucfbench.data.types import VideoRecord
 from ucfbench.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when extraction changes in a way the key does not capture
-PENDING, DONE, UNREADABLE = 0, 1, 2
+__all__ = ["DONE", "PENDING", "UNREADABLE", "FeatureCache", "FeatureSpec"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,20 +52,18 @@ class FeatureSpec:
         return int(self.sampler.num_frames)  # type: ignore[attr-defined]
 
     def as_dict(self) -> dict:
-        sampler = {"type": type(self.sampler).__name__, **dataclasses.asdict(self.sampler)}
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["sampler"] = sampler
+        out["sampler"] = sampler_dict(self.sampler)
         if self.weights is not None:
             out["init_seed"] = None  # irrelevant for pretrained weights
         return out
 
     def key(self, dataset_name: str, fingerprint: str) -> str:
-        payload = {"format": CACHE_FORMAT, "dataset": dataset_name, "files": fingerprint, **self.as_dict()}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return row_key({"format": CACHE_FORMAT, "dataset": dataset_name, "files": fingerprint, **self.as_dict()})
 
 
-class FeatureCache:
-    """One cache entry: create it, fill rows (resumably), and load splits from it.
+class FeatureCache(RowCache):
+    """One cache entry: create it, fill rows (resumably, shared by many jobs), and load splits from it.
 
     Args:
         root: folder holding all cache entries (``features.dir``).
@@ -96,82 +85,41 @@ class FeatureCache:
         dim: int,
     ) -> None:
         self.spec = spec
-        self.records = records
         self.dim = dim
         key = spec.key(dataset_name, fingerprint)
-        self.dir = Path(root).expanduser().resolve() / f"{dataset_name}-{spec.arch}-{key}"
-        self._meta = {"key": key, "dataset": dataset_name, "spec": spec.as_dict(),
-                      "shape": [len(records), spec.num_frames, dim]}
-        self._arrays: dict[str, np.ndarray] = {}
+        meta = {"key": key, "dataset": dataset_name, "spec": spec.as_dict(),
+                "shape": [len(records), spec.num_frames, dim]}
+        super().__init__(dir=Path(root).expanduser().resolve() / f"{dataset_name}-{spec.arch}-{key}",
+                         records=records, data="features", dtype=np.float16, row_shape=(spec.num_frames, dim),
+                         meta=meta, kind="feature", hint="features.dir")
+        self._verified = False
 
-    # -- state ----------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:
         return (len(self.records), self.spec.num_frames, self.dim)
 
-    def exists(self) -> bool:
-        return (self.dir / "spec.json").is_file()
+    @property
+    def extracted(self) -> int:
+        """Videos this process extracted into the cache (0 when all were cached)."""
+        return self.written
 
     def is_complete(self) -> bool:
         return (self.dir / "COMPLETE").is_file()
 
-    def create(self) -> None:
-        """Allocate the entry if it does not exist; built aside and renamed, so never half-made."""
-        if self.exists():
-            self._check_matches()
-            return
-        self.dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f".{self.dir.name}.tmp-"))
-        try:
-            n, t, d = self.shape
-            np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=(n, t, d)).flush()
-            np.save(tmp / "lengths.npy", np.zeros(n, dtype=np.int32))
-            np.save(tmp / "state.npy", np.zeros(n, dtype=np.uint8))
-            (tmp / "videos.txt").write_text("".join(f"{r.relpath}\n" for r in self.records))
-            (tmp / "spec.json").write_text(json.dumps(self._meta, indent=2))
-            os.rename(tmp, self.dir)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not self.exists():  # lost a race with another process creating the same entry
-                raise
-
-    def _check_matches(self) -> None:
-        videos = (self.dir / "videos.txt").read_text().splitlines()
-        if videos != [r.relpath for r in self.records]:
-            raise RuntimeError(
-                f"feature cache {self.dir} lists other videos than the dataset although the key "
-                "matches; delete that folder and run again"
-            )
-
-    def _array(self, name: str, mode: str = "r+") -> np.ndarray:
-        if name not in self._arrays or (mode == "r+" and not self._arrays[name].flags.writeable):
-            self._arrays[name] = np.load(self.dir / f"{name}.npy", mmap_mode=mode)
-        return self._arrays[name]
-
     def state(self) -> np.ndarray:
         """(N,) uint8 row states (a fresh read, so other processes' writes are seen)."""
-        return np.load(self.dir / "state.npy")
+        return self.states()
 
     def pending_rows(self) -> np.ndarray:
         return np.flatnonzero(self.state() == PENDING)
 
     # -- writing --------------------------------------------------------------------------
     def write(self, rows: np.ndarray, features: np.ndarray, lengths: np.ndarray) -> None:
-        """Store finished rows: features first, then mark them done."""
-        feats = self._array("features")
-        feats[rows] = features.astype(np.float16, copy=False)
-        feats.flush()
-        lens = self._array("lengths")
-        lens[rows] = lengths
-        lens.flush()
-        state = self._array("state")
-        state[rows] = DONE
-        state.flush()
+        """Store finished rows: features and checksums first, then mark them done."""
+        self.write_rows(rows, features, lengths)
 
     def mark_unreadable(self, rows: np.ndarray) -> None:
-        state = self._array("state")
-        state[rows] = UNREADABLE
-        state.flush()
+        self.set_state(rows, UNREADABLE)
 
     def finalize(self) -> None:
         """Write the COMPLETE marker once no row is pending."""
@@ -181,15 +129,33 @@ class FeatureCache:
         unreadable = [self.records[i].relpath for i in np.flatnonzero(state == UNREADABLE)]
         atomic_write(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2))
 
+    def verify(self) -> np.ndarray:
+        """Check every done row's checksum; damaged rows go back to pending (and COMPLETE goes)."""
+        bad = super().verify()
+        if len(bad):
+            (self.dir / "COMPLETE").unlink(missing_ok=True)
+        self._verified = not len(bad)
+        return bad
+
     # -- reading --------------------------------------------------------------------------
     def unreadable(self) -> list[str]:
-        return json.loads((self.dir / "COMPLETE").read_text())["unreadable"]
+        try:
+            return json.loads((self.dir / "COMPLETE").read_text())["unreadable"]
+        except (OSError, ValueError, KeyError) as err:
+            raise self._unreadable("COMPLETE", err) from None
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        """The whole (N, T, D) float16 array, memory-mapped read-only, and (N,) lengths."""
+        """The whole (N, T, D) float16 array, memory-mapped read-only, and (N,) lengths; every row
+        verified (once per object) so a damaged row is never trained on."""
         if not self.is_complete():
             raise RuntimeError(f"feature cache {self.dir} is incomplete; run the extraction first")
-        return np.load(self.dir / "features.npy", mmap_mode="r"), np.load(self.dir / "lengths.npy")
+        self.check()
+        if not self._verified and len(self.verify()):
+            raise CacheUnreadableError(
+                f"feature cache {self.dir} had damaged rows (see the warning above); they were reset to pending: "
+                "run again (or python -m ucfbench.extract) to extract them"
+            )
+        return self.open_array("features"), np.array(self.open_array("lengths"))
 
     def rows_of(self, records: list[VideoRecord]) -> np.ndarray:
         """Row of each record in the cache arrays."""

@@ -286,16 +286,20 @@ class FeatureDataModule(L.LightningDataModule):
     # -- Lightning hooks ------------------------------------------------------------------
     def prepare_data(self) -> None:
         """Make the dataset ready and its features cached (Lightning runs this on one process)."""
+        if self.cache is not None:  # prepared and verified already (Lightning prepares again for test)
+            return
         self.dataset.prepare()
         # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
         # initialisation the same whether the features were cached or not.
         with torch.random.fork_rng(devices=[]):
-            self.extracted += extract_from_config(self.dataset, self.features).extracted
+            self.cache = extract_from_config(self.dataset, self.features)
+        self.extracted = self.cache.extracted
 
     def setup(self, stage: str | None = None) -> None:
-        if self.cache is None:  # on DDP ranks that did not prepare, this only opens the complete cache
+        if self.cache is None:  # a DDP rank that did not prepare: this only opens the complete cache
             with torch.random.fork_rng(devices=[]):
                 self.cache = extract_from_config(self.dataset, self.features)
+        if not self.splits:
             self._index_splits()
         for name in STAGE_SPLITS.get(stage or "", ("train", "val", "test")):
             if name not in self.resident and self._keep_in_memory(name):

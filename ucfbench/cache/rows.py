@@ -1,0 +1,330 @@
+"""One row cache under the feature and decoded-clip caches: arrays of N rows, one per video, that
+many jobs fill and read at once.
+
+Layout of one entry (a folder named by a key)::
+
+    spec.json      what the rows hold (names the entry), plus the array shapes
+    videos.txt     the dataset's videos, one per row
+    <data>.npy     (N, ...) rows: ``features`` or ``frames``
+    lengths.npy    (N,) int32 valid time steps per row
+    checksum.npy   (N,) uint32 crc32 of a row's data and length, written with the row
+    state.npy      (N,) uint8: 0 pending, 1 done, 2 unreadable (skipped)
+    claims.json    rows being filled: owner (host:pid), time, rows
+    lock           the ``filelock`` that guards ``state.npy`` changes and ``claims.json``
+
+A row is written (data, length, checksum) before its state says done, through ``pwrite`` rather
+than the memory map, so a full disk is an ``OSError`` naming the file, not a SIGBUS. Readers map
+the arrays read-only and check a row's checksum before trusting it: a damaged row goes back to
+pending and is filled again.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from filelock import BaseFileLock
+
+from ucfbench.data.types import VideoRecord
+from ucfbench.utils.io import atomic_write
+from ucfbench.utils.locks import file_lock
+
+log = logging.getLogger(__name__)
+
+ROW_FORMAT = 2  # bump when the layout changes; part of every key, so old entries are rebuilt
+PENDING, DONE, UNREADABLE = 0, 1, 2
+CLAIM_TIMEOUT = 600.0  # seconds without progress after which another job takes over a claim
+HOST = socket.gethostname()
+
+
+class CacheUnreadableError(RuntimeError):
+    """A cache file is missing, truncated or malformed."""
+
+
+class CacheWriteError(RuntimeError):
+    """A cache file could not be written (full disk, permissions)."""
+
+
+def row_key(payload: dict) -> str:
+    """The 16 hex digits naming an entry: sha256 of everything that changes its rows."""
+    payload = {"row_format": ROW_FORMAT, **payload}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def sampler_dict(sampler: object) -> dict:
+    """A sampler dataclass as the JSON a key is made of: its type name and fields."""
+    return {"type": type(sampler).__name__, **asdict(sampler)}  # type: ignore[call-overload]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def _is_stale(claim: dict, timeout: float, now: float) -> bool:
+    if claim["host"] == HOST and not _pid_alive(claim["pid"]):
+        return True
+    return now - claim["time"] > timeout
+
+
+class RowCache:
+    """An entry of N rows on disk: create it, write rows, verify them, share the pending ones.
+
+    Args:
+        dir: the entry's folder.
+        records: the dataset's videos; row ``i`` belongs to ``records[i]``.
+        data: name of the data array (``features``, ``frames``).
+        dtype: its dtype.
+        row_shape: shape of one row of it.
+        meta: what goes into ``spec.json`` (the key and what made it).
+        kind: how messages name the cache (``feature``, ``decoded-clip``).
+        hint: how to point the cache elsewhere, for messages (``features.dir``).
+    """
+
+    def __init__(self, *, dir: Path, records: list[VideoRecord], data: str, dtype: np.dtype | type,
+                 row_shape: tuple[int, ...], meta: dict, kind: str, hint: str) -> None:
+        self.dir, self.records, self.data_name = Path(dir), records, data
+        self.dtype, self.row_shape, self.meta, self.kind, self.hint = np.dtype(dtype), tuple(row_shape), meta, kind, hint
+        n = len(records)
+        self.arrays = {data: (self.dtype, (n, *self.row_shape)), "lengths": (np.dtype(np.int32), (n,)),
+                       "checksum": (np.dtype(np.uint32), (n,)), "state": (np.dtype(np.uint8), (n,))}
+        self._lock: BaseFileLock | None = None
+        self._offsets: dict[str, int] = {}
+        self.written = 0  # rows this process stored (done or unreadable)
+
+    # -- naming and opening ---------------------------------------------------------------
+    def _unreadable(self, what: str, err: BaseException | str) -> CacheUnreadableError:
+        return CacheUnreadableError(
+            f"{self.kind} cache {self.dir}: cannot read {what} ({err}). The folder is damaged: delete it "
+            f"(rm -r {self.dir}) and run again to rebuild it."
+        )
+
+    @property
+    def lock(self) -> BaseFileLock:
+        if self._lock is None:
+            self._lock = file_lock(self.dir / "lock")
+        return self._lock
+
+    def __getstate__(self) -> dict:  # DataLoader workers make their own lock and maps
+        return {**self.__dict__, "_lock": None}
+
+    def exists(self) -> bool:
+        return self.dir.is_dir()
+
+    def open_array(self, name: str) -> np.memmap:
+        """``name``.npy memory-mapped read-only, checked against the entry's shape."""
+        path = self.dir / f"{name}.npy"
+        try:
+            arr = np.load(path, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as err:
+            raise self._unreadable(path.name, err) from None
+        dtype, shape = self.arrays[name]
+        if arr.dtype != dtype or arr.shape != shape:
+            raise self._unreadable(path.name, f"{arr.dtype} {arr.shape}, expected {dtype} {shape}")
+        self._offsets[name] = int(arr.offset)
+        return arr
+
+    def states(self) -> np.ndarray:
+        """(N,) uint8 row states, read afresh so other processes' writes are seen."""
+        return np.array(self.open_array("state"))
+
+    def check(self) -> None:
+        """Raise :class:`CacheUnreadableError` unless every file of the entry reads and matches."""
+        try:
+            spec = json.loads((self.dir / "spec.json").read_text())
+            videos = (self.dir / "videos.txt").read_text().splitlines()
+        except (OSError, ValueError) as err:
+            raise self._unreadable("spec.json or videos.txt", err) from None
+        if spec.get("key") != self.meta.get("key"):
+            raise self._unreadable("spec.json", f"key {spec.get('key')!r}, expected {self.meta.get('key')!r}")
+        if videos != [r.relpath for r in self.records]:
+            raise self._unreadable("videos.txt", "it lists other videos than the dataset although the key matches")
+        for name in self.arrays:
+            self.open_array(name)
+
+    # -- creating -------------------------------------------------------------------------
+    def create(self) -> None:
+        """Allocate the entry unless it exists: built aside, disk space reserved, renamed into place.
+
+        Two jobs may create at once; the loser removes its copy. A full disk fails here, naming the
+        folder, rather than while rows are written.
+        """
+        if self.exists():
+            self.check()
+            return
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f".{self.dir.name}.tmp-"))
+        try:
+            for name, (dtype, shape) in self.arrays.items():
+                path = tmp / f"{name}.npy"
+                np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
+                if hasattr(os, "posix_fallocate"):  # real blocks, not a sparse file (not on macOS)
+                    with open(path, "r+b") as f:
+                        os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+            (tmp / "videos.txt").write_text("".join(f"{r.relpath}\n" for r in self.records))
+            (tmp / "claims.json").write_text("[]\n")
+            (tmp / "spec.json").write_text(json.dumps(self.meta, indent=2, default=str))
+            os.rename(tmp, self.dir)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if self.exists():  # lost a race with another job creating the same entry
+                self.check()
+                return
+            raise CacheWriteError(
+                f"cannot create {self.kind} cache {self.dir} ({self.nbytes / 2**30:.2f} GiB): {err.strerror or err}. "
+                f"Free space there or set {self.hint} to another folder."
+            ) from err
+
+    @property
+    def nbytes(self) -> int:
+        return sum(dtype.itemsize * int(np.prod(shape)) for dtype, shape in self.arrays.values())
+
+    # -- writing --------------------------------------------------------------------------
+    @staticmethod
+    def checksum(row: np.ndarray, length: int) -> int:
+        """crc32 of a row's bytes and its length."""
+        crc = zlib.crc32(np.ascontiguousarray(row))
+        return zlib.crc32(np.int32(length).tobytes(), crc)  # == crc32 of lengths.npy's int32 bytes
+
+    def _pwrite(self, name: str, rows: np.ndarray, values: np.ndarray) -> None:
+        if name not in self._offsets:
+            self.open_array(name)
+        path = self.dir / f"{name}.npy"
+        values = np.ascontiguousarray(values, dtype=self.arrays[name][0])
+        step = values[0].nbytes if len(values) else 0
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                for row, value in zip(rows.tolist(), values):
+                    os.pwrite(fd, value.tobytes(), self._offsets[name] + row * step)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            why = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else err.strerror or str(err)
+            raise CacheWriteError(
+                f"cannot write {self.kind} cache {path}: {why}. The rows being written stay pending; free space "
+                f"(or set {self.hint} elsewhere) and run again."
+            ) from err
+
+    def write_rows(self, rows: np.ndarray, data: np.ndarray, lengths: np.ndarray) -> None:
+        """Store finished rows: data, lengths and checksums first, then mark them done.
+
+        Raises:
+            ValueError: a float row holds NaN or inf (named by its video); nothing is stored.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        data = np.asarray(data).astype(self.dtype, copy=False)
+        if data.dtype.kind == "f":
+            bad = ~np.isfinite(data.reshape(len(rows), -1)).all(axis=1)
+            if bad.any():
+                names = ", ".join(self.records[r].relpath for r in rows[bad])
+                raise ValueError(f"non-finite values in the {self.kind} rows of {names}; not written to {self.dir}")
+        checks = np.array([self.checksum(d, n) for d, n in zip(data, lengths)], dtype=np.uint32)
+        self._pwrite(self.data_name, rows, data)
+        self._pwrite("lengths", rows, np.asarray(lengths))
+        self._pwrite("checksum", rows, checks)
+        self.set_state(rows, DONE)
+
+    def set_state(self, rows: np.ndarray, state: int) -> None:
+        """Mark rows (done, unreadable, pending) and drop this process's claim on them."""
+        rows = np.asarray(rows, dtype=np.int64)
+        with self.lock:
+            self._pwrite("state", rows, np.full(len(rows), state, dtype=np.uint8))
+            self._update_claims(release=rows)
+        if state != PENDING:
+            self.written += len(rows)
+
+    # -- verifying ------------------------------------------------------------------------
+    def damaged_rows(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Rows marked done whose data no longer match their checksum."""
+        state, checks = self.states(), np.array(self.open_array("checksum")).tolist()
+        data = self.open_array(self.data_name).view(np.ndarray)  # rows without np.memmap's per-slice cost
+        lengths = np.array(self.open_array("lengths"))
+        done = np.flatnonzero(state == DONE) if rows is None else np.asarray(rows)[state[rows] == DONE]
+        crc = zlib.crc32
+        return np.array([r for r in done.tolist() if crc(lengths[r : r + 1], crc(data[r])) != checks[r]],
+                        dtype=np.int64)
+
+    def verify(self) -> np.ndarray:
+        """Check the files and every done row; damaged rows go back to pending, with a warning.
+        Returns them."""
+        self.check()
+        bad = self.damaged_rows()
+        if len(bad):
+            with self.lock:  # check again under the lock: a row may have been rewritten meanwhile
+                bad = self.damaged_rows(bad)
+                self._pwrite("state", bad, np.full(len(bad), PENDING, dtype=np.uint8))
+            if len(bad):
+                self.on_damaged(bad)
+        return bad
+
+    def on_damaged(self, rows: np.ndarray) -> None:
+        shown = ", ".join(f"{r} ({self.records[r].relpath})" for r in rows[:10].tolist())
+        log.warning("%s cache %s: %d row(s) failed their checksum and will be filled again: %s%s", self.kind,
+                    self.dir, len(rows), shown, ", ..." if len(rows) > 10 else "")
+
+    # -- sharing the pending rows between jobs -------------------------------------------
+    @property
+    def owner(self) -> str:
+        return f"{HOST}:{os.getpid()}"
+
+    def _read_claims(self) -> list[dict]:
+        try:
+            return json.loads((self.dir / "claims.json").read_text())
+        except FileNotFoundError:
+            return []
+        except ValueError as err:
+            raise self._unreadable("claims.json", err) from None
+
+    def _update_claims(self, *, release: np.ndarray | None = None, add: list[int] | None = None,
+                       timeout: float = CLAIM_TIMEOUT) -> None:
+        """Rewrite ``claims.json`` (caller holds the lock): drop stale claims and released rows,
+        refresh this process's claim time, add new rows."""
+        now, claims, kept = time.time(), self._read_claims(), []
+        before = json.dumps(claims)
+        gone = set(np.asarray(release).tolist()) if release is not None else set()
+        for claim in claims:
+            if claim["owner"] == self.owner:
+                claim["rows"] = [r for r in claim["rows"] if r not in gone]
+                claim["time"] = now
+            elif _is_stale(claim, timeout, now):
+                log.warning("%s cache %s: taking over %d row(s) claimed by %s (%s)", self.kind, self.dir,
+                            len(claim["rows"]), claim["owner"], "gone" if claim["host"] == HOST else "no progress")
+                continue
+            if claim["rows"]:
+                kept.append(claim)
+        if add:
+            kept.append({"owner": self.owner, "host": HOST, "pid": os.getpid(), "time": now, "rows": add})
+        if json.dumps(kept) != before:
+            atomic_write(self.dir / "claims.json", json.dumps(kept) + "\n")
+
+    def claim(self, n: int, *, timeout: float = CLAIM_TIMEOUT) -> np.ndarray:
+        """Claim up to ``n`` pending rows nobody else holds (the first ones, in order)."""
+        with self.lock:
+            self._update_claims(timeout=timeout)  # drops stale claims first
+            held = {r for c in self._read_claims() for r in c["rows"]}
+            free = [r for r in np.flatnonzero(self.states() == PENDING).tolist() if r not in held][:n]
+            if free:
+                self._update_claims(add=free, timeout=timeout)
+        return np.array(free, dtype=np.int64)
+
+    def release(self, rows: np.ndarray) -> None:
+        """Give up this process's claim on ``rows`` (those not written stay pending for others)."""
+        with self.lock:
+            self._update_claims(release=rows)
