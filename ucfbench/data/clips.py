@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -16,11 +16,18 @@ from torch.utils.data import Dataset
 from ucfbench.data.types import Batch, SampledIndices, VideoRecord
 from ucfbench.data.video import VideoDecodeError, read_frames
 
-if TYPE_CHECKING:  # the cache sits above data/; the dataset only calls its methods
-    from ucfbench.cache.clips import DecodedClipCache
-
 log = logging.getLogger(__name__)
 UNREADABLE = 2  # the clip cache's row state for a video that could not be decoded
+
+
+class ClipStore(Protocol):
+    """What the dataset asks of a decoded-clip cache (:class:`ucfbench.cache.clips.DecodedClipCache`,
+    which sits above ``data/``): a verified clip or None, a row's state, and writing a row."""
+
+    def get(self, row: int) -> tuple[np.ndarray, int] | None: ...
+    def state(self, row: int) -> int: ...
+    def put(self, row: int, clip: np.ndarray, length: int) -> None: ...
+    def mark_unreadable(self, row: int) -> None: ...
 
 
 
@@ -77,7 +84,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, *, root: str | Path, records: list[VideoRecord], sampler: object, size: int,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None, backend: str = "auto",
-                 random_clips: bool = False, num_views: int = 1, cache: DecodedClipCache | None = None,
+                 random_clips: bool = False, num_views: int = 1, cache: ClipStore | None = None,
                  rows: list[int] | None = None, index: np.ndarray | None = None, on_bad_video: str = "error") -> None:
         if on_bad_video not in ("error", "skip"):
             raise ValueError(f"dataset.on_bad_video must be 'error' or 'skip', got {on_bad_video!r}")

@@ -1,0 +1,38 @@
+"""Sub-packages depend on each other one way (docs/architecture.md): no package imports one above it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ucfbench"
+# Bottom to top, as docs/architecture.md lists them; entry points (ucfbench/*.py) sit above all.
+LAYERS = ["utils", "data", "backbones", "cache", "datamodules", "models", "callbacks", "eval", "loggers", "inference"]
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The ucfbench sub-packages a module imports (at any depth of the file, lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "ucfbench" and len(parts) > 1 and parts[1] in LAYERS:
+                found.add(parts[1])
+    return found
+
+
+def test_every_subpackage_is_in_the_layer_list() -> None:
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(LAYERS)
+
+
+def test_packages_import_only_packages_below_them() -> None:
+    upward = []
+    for layer, name in enumerate(LAYERS):
+        for path in sorted((PACKAGE / name).rglob("*.py")):
+            for other in imported_packages(path):
+                if LAYERS.index(other) > layer:
+                    upward.append(f"{path.relative_to(PACKAGE.parent)} imports ucfbench.{other}")
+    assert not upward, "\n".join(upward)
