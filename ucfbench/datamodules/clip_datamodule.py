@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import lightning as L
 from lightning.pytorch.trainer.states import RunningStage
 from torch.utils.data import DataLoader
 
@@ -21,6 +20,7 @@ from ucfbench.data.clips import ClipDataset
 from ucfbench.data.sampling import MultiViewSampler
 from ucfbench.data.transforms import ClipTransform
 from ucfbench.data.types import Batch, VideoRecord
+from ucfbench.datamodules.base import ActionDataModule
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ STAGE_SPLIT = {RunningStage.TRAINING: "train", RunningStage.VALIDATING: "val", R
                RunningStage.TESTING: "test", RunningStage.PREDICTING: "test"}
 
 
-class ClipDataModule(L.LightningDataModule):
+class ClipDataModule(ActionDataModule):
     """Serves a dataset's splits as clips decoded from the videos.
 
     Args:
@@ -73,12 +73,12 @@ class ClipDataModule(L.LightningDataModule):
         hflip: float | str = "auto",
         persistent_workers: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(dataset=dataset)
         if test_views < 1:
             raise ValueError(f"data.test_views must be >= 1, got {test_views}")
         if cache_decoded and cache_dir is None:
             raise ValueError("data.cache_decoded=true needs data.cache_dir")
-        self.dataset, self.sampler, self.size = dataset, sampler, size
+        self.sampler, self.size = sampler, size
         self.resize = resize or size
         if self.resize < size:
             raise ValueError(f"data.resize ({self.resize}) must be at least data.size ({size})")
@@ -90,27 +90,14 @@ class ClipDataModule(L.LightningDataModule):
             hflip = 0.5 if getattr(dataset, "hflip_preserves_labels", True) else 0.0
         self.hflip = float(hflip)
         self.persistent_workers = persistent_workers
-        self.input_dim, self.input_stats = None, None  # the model reads pixels, not features
         self.records: dict[str, list[VideoRecord]] = {}
         self.splits: dict[str, ClipDataset] = {}
         self.skipped: list[str] = []  # unreadable videos left out (dataset.on_bad_video=skip)
         self._caches: dict[int, DecodedClipCache] = {}
 
-    @property
-    def num_classes(self) -> int:
-        return self.dataset.num_classes
-
-    @property
-    def classes(self) -> list[str]:
-        return self.dataset.classes
-
     def describe(self) -> dict:
         """What ``metrics.json`` records about the data: the clip setting."""
         return {"clips": {"frames": int(self.sampler.num_frames), "size": self.size, "test_views": self.test_views}}
-
-    def prepare_data(self) -> None:
-        """Make the dataset ready (generate the synthetic set; Lightning runs this on one process)."""
-        self.dataset.prepare()
 
     def _cache(self, views: int) -> DecodedClipCache | None:
         if not self.cache_decoded:

@@ -23,7 +23,6 @@ import math
 import os
 from collections.abc import Mapping
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -32,6 +31,7 @@ from ucfbench.cache.extraction import extract_from_config
 from ucfbench.cache.features import UNREADABLE, FeatureCache
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.types import Batch, VideoRecord
+from ucfbench.datamodules.base import ActionDataModule
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def parse_device_resident(value: bool | str) -> bool | str:
     raise ValueError(f"data.device_resident must be auto, true or false, got {value!r}")
 
 
-class FeatureDataModule(L.LightningDataModule):
+class FeatureDataModule(ActionDataModule):
     """Serves a dataset's splits as batches of cached per-frame features.
 
     Args:
@@ -239,10 +239,9 @@ class FeatureDataModule(L.LightningDataModule):
         device_resident: bool | str = "auto",
         seed: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(dataset=dataset)
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}")
-        self.dataset = dataset
         self.features = features
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -255,21 +254,12 @@ class FeatureDataModule(L.LightningDataModule):
         self.resident: dict[str, dict[str, torch.Tensor]] = {}  # splits held in memory, by name
         self.records: dict[str, list[VideoRecord]] = {}  # per split, without skipped videos
         self.skipped: list[str] = []  # videos left out as unreadable (dataset.on_bad_video=skip)
-        self.input_stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- what the model reads -------------------------------------------------------------
     @property
     def input_dim(self) -> int:
         assert self.cache is not None, "set up the DataModule first"
         return self.cache.dim
-
-    @property
-    def num_classes(self) -> int:
-        return self.dataset.num_classes
-
-    @property
-    def classes(self) -> list[str]:
-        return self.dataset.classes
 
     @property
     def device(self) -> torch.device:
@@ -288,7 +278,7 @@ class FeatureDataModule(L.LightningDataModule):
         """Make the dataset ready and its features cached (Lightning runs this on one process)."""
         if self.cache is not None:  # prepared and verified already (Lightning prepares again for test)
             return
-        self.dataset.prepare()
+        super().prepare_data()
         # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
         # initialisation the same whether the features were cached or not.
         with torch.random.fork_rng(devices=[]):
