@@ -13,7 +13,6 @@ import logging
 import time
 from pathlib import Path
 
-import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -21,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from ucfbench.cli.main import hydra_main
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.prepare import launch_rank, prepare_data
 from ucfbench.eval.run_dir import write_results
@@ -120,7 +120,7 @@ def _print_summary(metrics: dict, out_dir: Path) -> None:
     console.print(f"Results: {out_dir}  (metrics.json, per_class.csv, confusion.csv, checkpoints/)")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra_main(config_path="../conf", config_name="config")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns validation top-1 so sweepers optimise on validation, never test."""
     metrics = train(cfg)
