@@ -21,13 +21,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
 from ucfbench.data.video import VideoDecodeError
 from ucfbench.inference.cli import UsageError, parse_args, run_command
-from ucfbench.inference.predictor import Prediction, load_predictor
+
+if TYPE_CHECKING:
+    from ucfbench.inference.predictor import Prediction
+
+# Imports only what a prediction needs (torch, torchvision, PyAV, numpy), and only once the command
+# line is parsed: no Lightning, Hydra, W&B or Gradio, onnxruntime only for a .onnx file
+# (tests/test_cli.py checks sys.modules).
 
 log = logging.getLogger("ucfbench.predict")
 
@@ -73,6 +80,8 @@ def run(argv: list[str]) -> int:
         videos += found
     if not videos:
         raise UsageError(f"give video=<file> (repeatable) or videos=<folder>\n{USAGE}")
+
+    from ucfbench.inference.predictor import load_predictor
 
     predictor = load_predictor(args["checkpoint"], device=args["device"])
     console, errors = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)

@@ -9,13 +9,12 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.utils.io import atomic_write
+from ucfbench.utils.io import atomic_write, make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class DecodedClipCache:
         if (self.dir / "state.npy").is_file():
             return
         self.dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f".{self.dir.name}."))
+        tmp = make_temp_dir(self.dir.parent, prefix=f".{self.dir.name}.")  # umask mode, not 0700
         try:
             n = len(self.records)
             np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(n, *self.shape)).flush()

@@ -21,14 +21,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.utils.io import atomic_write
+from ucfbench.utils.io import atomic_write, make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ class FeatureCache:
             self._check_matches()
             return
         self.dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f".{self.dir.name}.tmp-"))
+        tmp = make_temp_dir(self.dir.parent, prefix=f".{self.dir.name}.tmp-")  # umask mode, not 0700
         try:
             n, t, d = self.shape
             np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float16, shape=(n, t, d)).flush()

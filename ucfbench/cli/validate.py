@@ -57,8 +57,9 @@ def _added_key_problems(cfg: DictConfig, overrides: list[str], groups: set[str])
         if leaf in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
             continue
         names = [p for p in params if p not in ("self", "args", "kwargs")]
+        siblings = [str(k) for k in node.keys() if k != leaf]
         problems.append(f"{key}: {node._target_.rsplit('.', 1)[-1]} takes no argument {leaf!r}"
-                        f"{did_you_mean(leaf, list(node.keys()) + names, prefix=parent + '.')}")
+                        f"{did_you_mean(leaf, siblings + names, prefix=parent + '.')}")
     return problems
 
 

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 import av
 import numpy as np
 from rich.progress import Progress
+
+from ucfbench.utils.io import make_temp_dir
 
 __all__ = [
     "ALL_CLASSES",
@@ -360,7 +361,7 @@ def generate(root: str | Path, spec: SyntheticSpec) -> Path:
             f"{root} exists and was not generated with these parameters ({spec}); delete it or choose another root"
         )
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+    tmp = make_temp_dir(root.parent, prefix=f".{root.name}.", suffix=".tmp")  # umask mode, not 0700
     try:
         names = class_names(spec)
         with Progress(transient=True) as progress:

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.video import read_frames
-from ucfbench.models.module import ActionClassifier
+from ucfbench.inference.build import TrainedClassifier, instantiate  # no Lightning, no Hydra: predict starts fast
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ class SequenceHeadModel(nn.Module):
     def __init__(self, encoder: FrameEncoder, classifier: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
-        self.classifier = classifier  # ActionClassifier (input standardisation + head), or its export twin
+        self.classifier = classifier  # TrainedClassifier (input standardisation + head), or its export twin
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, T, D), rounded to float16 as extraction caches them."""
@@ -216,9 +215,8 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
         f = cfg.features
         encoder = FrameEncoder(arch=f.arch, weights=f.weights, init_seed=int(f.get("init_seed", 0)))
         net = instantiate(cfg.model.net, input_dim=encoder.out_dim, num_classes=len(class_names))
-        classifier: ActionClassifier = instantiate(cfg.model, net=net, num_classes=len(class_names),
-                                                   class_names=class_names, input_dim=encoder.out_dim)
-        classifier.load_state_dict(state["state_dict"])
+        classifier = TrainedClassifier(net=net, input_dim=encoder.out_dim, input_norm=cfg.model.get("input_norm", "none"))
+        classifier.load_trained(state["state_dict"], source=ckpt)
         model = SequenceHeadModel(encoder, classifier)
         trained = TrainedModel(family=family, model=model, clip=clip, class_names=class_names, checkpoint=ckpt,
                                config=cfg, head=classifier, feature_dim=encoder.out_dim)
