@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ucfbench.data.video import VideoDecodeError  # noqa: E402
 from ucfbench.inference.cli import UsageError, parse_args, run_command  # noqa: E402
 from ucfbench.predict import VIDEO_SUFFIXES, list_videos  # noqa: E402
 
@@ -162,6 +161,8 @@ def build_demo(predictor: Predictor, examples: list[Path], *, max_upload_mb: flo
                max_video_seconds: float = 600):
     """The Gradio Blocks of the demo (not launched)."""
     import gradio as gr
+
+    from ucfbench.data.video import VideoDecodeError
 
     previews = Path(tempfile.mkdtemp(prefix="ucfbench-demo-"))
     hidden = gr.update(value=None, visible=False)

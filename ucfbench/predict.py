@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.data.video import VideoDecodeError
 from ucfbench.inference.cli import UsageError, parse_args, run_command
 
 if TYPE_CHECKING:
@@ -81,6 +80,7 @@ def run(argv: list[str]) -> int:
     if not videos:
         raise UsageError(f"give video=<file> (repeatable) or videos=<folder>\n{USAGE}")
 
+    from ucfbench.data.video import VideoDecodeError
     from ucfbench.inference.predictor import load_predictor
 
     predictor = load_predictor(args["checkpoint"], device=args["device"])
