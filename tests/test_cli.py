@@ -202,3 +202,46 @@ def test_multirun_prints_the_sweep_dir_and_report_command(tmp_path: Path) -> Non
     lines = result.stdout.splitlines()
     assert f"Sweep: {sweep}  (2 finished runs)" in lines
     assert lines[-1] == f"Report: python -m ucfbench.report {sweep}"
+
+
+# -- quiet output ---------------------------------------------------------------------------------------
+def test_quiet_by_default_verbose_keeps_everything() -> None:
+    import logging
+    import warnings
+
+    from ucfbench.cli.quiet import CHATTY_LOGGERS, setup_output
+
+    loggers = [logging.getLogger(name) for name in CHATTY_LOGGERS]
+    saved = [lg.level for lg in loggers]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            setup_output(verbose=True)
+            assert all(lg.level == level for lg, level in zip(loggers, saved))
+            setup_output(verbose=False)
+            assert all(lg.level == logging.WARNING for lg in loggers)
+            warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated", DeprecationWarning, stacklevel=1)
+            warnings.warn("something a user should see", UserWarning, stacklevel=1)
+        assert [str(w.message) for w in caught] == ["something a user should see"]
+    finally:
+        for lg, level in zip(loggers, saved):
+            lg.setLevel(level)
+
+
+def test_progress_bar_shows_only_the_chosen_metrics(monkeypatch) -> None:
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    from ucfbench.cli.terminal import QuietProgressBar
+
+    everything = {"v_num": 0, "train/loss": 0.5, "val/loss": 0.7, "val/top1": 0.75, "val/mean_class_acc": 0.7}
+    monkeypatch.setattr(RichProgressBar, "get_metrics", lambda self, trainer, module: dict(everything))
+    assert QuietProgressBar().get_metrics(None, None) == {"train/loss": 0.5, "val/loss": 0.7, "val/top1": 0.75}
+
+
+def test_model_summary_is_one_line_without_flops(capsys) -> None:
+    from ucfbench.cli.terminal import CompactModelSummary
+
+    data = [(" ", ["0", "1"]), ("Name", ["net", "criterion"]), ("Type", ["GRUHead", "CrossEntropyLoss"]),
+            ("Params", ["1.6 M", "0"]), ("Mode", ["train", "train"]), ("FLOPs", ["0", "0"])]
+    CompactModelSummary.summarize(data, 1_600_000, 1_600_000, 6.3, {"train": 2, "eval": 0}, total_flops=0)
+    assert capsys.readouterr().out.strip() == "Model: net (GRUHead) 1.6 M; 1.6 M params (6.3 MB)"
