@@ -1,12 +1,18 @@
 """A web demo of a trained model: upload a video (or pick an example), see what it is doing.
 
-    python -m ucfbench.app checkpoint=<run dir | .ckpt | model.onnx> [port=7860] [host=127.0.0.1] [examples=<folder>]
+    python -m ucfbench.app checkpoint=<run dir | .ckpt | model.onnx> [port=7860] [host=127.0.0.1] [examples=<folder>] [max_upload_mb=200] [max_video_seconds=600]
 
-Shows the top-5 actions with their probabilities as bars, the frames the model sampled, and,
-for models that weight time steps (the CNN-RNN's temporal attention), the attention over time.
+Shows the uploaded video in a player (a browser-playable H.264 copy made with PyAV), the top-5
+actions with their probabilities as bars, the frames the model sampled, and, for models that
+weight time steps (the CNN-RNN's temporal attention), the attention over time.
 Examples: the videos in ``examples=<folder>``, else one video per class from the run's dataset
 when it is on this machine, else (for the synthetic dataset) one freshly generated, held-out
 clip per class. Gradio, with analytics off; nothing is fetched from the internet.
+
+Safe to leave running for colleagues: it listens on ``host=127.0.0.1`` (this machine only) unless
+given another address (``host=0.0.0.0``: every interface); uploads over ``max_upload_mb`` are
+refused by Gradio, and videos longer than ``max_video_seconds`` (by their container header,
+before any decoding) are refused with a message, so a two-hour upload never holds a core.
 """
 
 from __future__ import annotations
@@ -19,26 +25,91 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry
 
+from typing import TYPE_CHECKING  # noqa: E402
+
 import numpy as np  # noqa: E402
 
-from ucfbench.data.video import (  # noqa: E402
-    VIDEO_EXTENSIONS,
-    VideoDecodeError,  # noqa: E402
-    is_video,
-)
 from ucfbench.inference.cli import UsageError, parse_args, run_command  # noqa: E402
-from ucfbench.inference.predictor import OnnxPredictor, Prediction, Predictor, TorchPredictor, load_predictor  # noqa: E402
 from ucfbench.predict import list_videos  # noqa: E402
+
+if TYPE_CHECKING:
+    from ucfbench.inference.predictor import Prediction, Predictor
 
 log = logging.getLogger("ucfbench.app")
 
 USAGE = __doc__.split("\n\n")[1]
-KEYS = {"checkpoint": None, "port": "7860", "host": "127.0.0.1", "examples": None, "device": "cpu"}
+KEYS = {"checkpoint": None, "port": "7860", "host": "127.0.0.1", "examples": None, "device": "cpu",
+        "max_upload_mb": "200", "max_video_seconds": "600"}
 MAX_EXAMPLES = 12
+PLAYER_HEIGHT = 360  # pixels of the playable copy (short side at most this; never upscaled)
+
+
+class VideoRefused(ValueError):
+    """A video the demo will not decode (too large or too long); the message says why and the limit."""
+
+
+def header_seconds(path: str | Path) -> float | None:
+    """The video's length from its container header (nothing decoded); None when the header does not say."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.duration:  # microseconds
+                return container.duration / 1_000_000
+            stream = container.streams.video[0]
+            if stream.duration and stream.time_base:
+                return float(stream.duration * stream.time_base)
+            if stream.frames and stream.average_rate:
+                return stream.frames / float(stream.average_rate)
+    except (av.error.FFmpegError, IndexError, OSError):
+        return None  # not a video: the predictor says so, naming the file
+    return None
+
+
+def check_limits(path: str | Path, *, max_bytes: int, max_seconds: float, name: str | None = None) -> None:
+    """Raise :class:`VideoRefused` for a file over ``max_bytes`` or a video over ``max_seconds``."""
+    name = name or Path(path).name
+    size = Path(path).stat().st_size
+    if size > max_bytes:
+        raise VideoRefused(f"{name} is {size / 2**20:.0f} MB; this demo takes videos up to {max_bytes / 2**20:.0f} MB "
+                           "(max_upload_mb)")
+    seconds = header_seconds(path)
+    if seconds is not None and seconds > max_seconds:
+        raise VideoRefused(f"{name} is {seconds / 60:.1f} min long; this demo decodes videos up to "
+                           f"{max_seconds:g} s (max_video_seconds): cut the part to classify")
+
+
+def playable_copy(path: str | Path, out: Path, *, max_seconds: float) -> Path | None:
+    """An H.264 MP4 copy of the video that any browser plays (UCF's AVIs do not), or None if it cannot be made."""
+    import av
+
+    try:
+        with av.open(str(path)) as src, av.open(str(out), "w", options={"movflags": "faststart"}) as dst:
+            vin = src.streams.video[0]
+            w, h = vin.codec_context.width, vin.codec_context.height
+            scale = min(1.0, PLAYER_HEIGHT / max(1, min(w, h)))
+            width, height = 2 * max(1, round(w * scale / 2)), 2 * max(1, round(h * scale / 2))  # even: yuv420p
+            stream = dst.add_stream("libx264", rate=vin.average_rate or 25)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"preset": "ultrafast", "crf": "26"}
+            for frame in src.decode(vin):
+                if frame.time is not None and frame.time > max_seconds:
+                    break
+                for packet in stream.encode(frame.reformat(width=width, height=height, format="yuv420p")):
+                    dst.mux(packet)
+            for packet in stream.encode():
+                dst.mux(packet)
+    except (av.error.FFmpegError, IndexError, OSError, ValueError) as err:
+        log.warning("no playable copy of %s: %s", path, err)
+        return None
+    return out
 
 
 def default_examples(predictor: Predictor) -> list[Path]:
     """One video per class from the run's dataset if present, else generated synthetic clips (or none)."""
+    from ucfbench.data.video import is_video
+    from ucfbench.inference.predictor import TorchPredictor
+
     cfg = predictor.trained.config if isinstance(predictor, TorchPredictor) else None
     if cfg is None or cfg.get("dataset") is None:
         return []
@@ -78,6 +149,8 @@ def attention_figure(pred: Prediction):
 
 
 def describe(predictor: Predictor) -> str:
+    from ucfbench.inference.predictor import OnnxPredictor
+
     sampler = predictor.clip.sampler
     kind = "ONNX export" if isinstance(predictor, OnnxPredictor) else "checkpoint"
     return (f"**{predictor.name}** ({predictor.family.replace('_', ' ')}, {kind} `{predictor.source}`), "
@@ -85,28 +158,41 @@ def describe(predictor: Predictor) -> str:
             f"({type(sampler).__name__}) at {predictor.clip.size}x{predictor.clip.size}.")
 
 
-def build_demo(predictor: Predictor, examples: list[Path]):
+def build_demo(predictor: Predictor, examples: list[Path], *, max_upload_mb: float = 200,
+               max_video_seconds: float = 600):
     """The Gradio Blocks of the demo (not launched)."""
     import gradio as gr
 
+    from ucfbench.data.video import VIDEO_EXTENSIONS, VideoDecodeError
+
+    previews = Path(tempfile.mkdtemp(prefix="ucfbench-demo-"))
+    hidden = gr.update(value=None, visible=False)
+
     def classify(path: str | None):
         if not path:
-            return None, "", [], gr.update(value=None, visible=False)
+            return None, "", [], hidden, hidden
         name = Path(path).name
         try:
+            check_limits(path, max_bytes=int(max_upload_mb * 2**20), max_seconds=max_video_seconds, name=name)
             pred = predictor.predict(path)
+        except VideoRefused as err:
+            gr.Warning(str(err))
+            return None, f"**{err}**", [], hidden, hidden
         except VideoDecodeError as err:
             # Name the file as the user knows it, not by Gradio's upload copy.
             reason = str(err).replace(str(path), name).removeprefix(f"{name}: ")
             message = f"{name} is not a readable video: {reason}"
             gr.Warning(message)
-            return None, f"**{message}**", [], gr.update(value=None, visible=False)
+            return None, f"**{message}**", [], hidden, hidden
         scores = {name: float(p) for name, p in zip(pred.class_names, pred.probs)}
         gallery = [(frame, f"frame {i + 1}" + (" (repeat)" if i >= pred.length else "")) for i, frame in enumerate(pred.frames)]
         top = pred.top(1)[0]
         status = f"Predicted **{top['label']}** ({100 * top['prob']:.1f}%) for `{name}`"
-        plot = gr.update(value=attention_figure(pred), visible=True) if pred.attention is not None else gr.update(value=None, visible=False)
-        return scores, status, gallery, plot
+        plot = gr.update(value=attention_figure(pred), visible=True) if pred.attention is not None else hidden
+        copy = playable_copy(path, Path(tempfile.mkdtemp(dir=previews)) / f"{Path(name).stem}.mp4",
+                             max_seconds=max_video_seconds)
+        player = gr.update(value=str(copy), visible=True) if copy is not None else hidden
+        return scores, status, gallery, plot, player
 
     with gr.Blocks(title="ucfbench action recognition", analytics_enabled=False) as demo:
         gr.Markdown("# What is happening in this video?\n" + describe(predictor))
@@ -119,32 +205,49 @@ def build_demo(predictor: Predictor, examples: list[Path]):
             with gr.Column(scale=1):
                 top5 = gr.Label(num_top_classes=5, label="Top-5 actions", elem_id="top5")
                 status = gr.Markdown(elem_id="status")
+                player = gr.Video(label="The video", interactive=False, visible=False, elem_id="player",
+                                  height=PLAYER_HEIGHT)
         frames = gr.Gallery(label="Sampled frames (what the model sees)", height="auto",
                             columns=min(8, int(predictor.clip.sampler.num_frames)),
                             object_fit="contain", elem_id="frames")
         attention = gr.Plot(label="Temporal attention", visible=False, elem_id="attention")
-        video.change(classify, inputs=video, outputs=[top5, status, frames, attention])
+        video.change(classify, inputs=video, outputs=[top5, status, frames, attention, player])
     return demo
 
 
-def run(argv: list[str]) -> int:
-    import gradio as gr
+def positive(key: str, value: str, kind: type) -> int | float:
+    """``value`` as ``kind`` (int or float), > 0; else a :class:`UsageError` naming ``key``."""
+    try:
+        number = kind(value)
+    except ValueError as err:
+        raise UsageError(f"{key} must be a number, got {value!r}") from err
+    if number <= 0:
+        raise UsageError(f"{key} must be > 0, got {value!r}")
+    return number
 
-    args = parse_args(argv, keys=KEYS, usage=USAGE)
+
+def run(argv: list[str]) -> int:
+    args = parse_args(argv, keys=KEYS, usage=USAGE)  # before the heavy imports: --help is instant
     if not args["checkpoint"]:
         raise UsageError(f"checkpoint=<run dir | .ckpt | model.onnx> is required\n{USAGE}")
-    try:
-        port = int(args["port"])
-    except ValueError as err:
-        raise UsageError(f"port must be an integer, got {args['port']!r}") from err
+    port = positive("port", args["port"], int)
+    max_upload_mb = positive("max_upload_mb", args["max_upload_mb"], float)
+    max_video_seconds = positive("max_video_seconds", args["max_video_seconds"], float)
+    import gradio as gr
+
+    from ucfbench.inference.predictor import load_predictor
+
     predictor = load_predictor(args["checkpoint"], device=args["device"])
     examples = list_videos(args["examples"])[:MAX_EXAMPLES] if args["examples"] else default_examples(predictor)
-    demo = build_demo(predictor, examples)
+    demo = build_demo(predictor, examples, max_upload_mb=max_upload_mb, max_video_seconds=max_video_seconds)
     # System fonts: the default theme would fetch Google Fonts.
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     log.info("Serving %s on http://%s:%d", predictor.source, args["host"], port)
+    if args["host"] not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("host=%s: the demo is reachable from other machines", args["host"])
     demo.launch(server_name=args["host"], server_port=port, share=False, ssr_mode=False, theme=theme,
-                allowed_paths=[str(p.parent) for p in examples], footer_links=[], quiet=False)
+                allowed_paths=[str(p.parent) for p in examples], footer_links=[], quiet=False,
+                max_file_size=int(max_upload_mb * 2**20))  # bytes; larger uploads are refused by Gradio
     return 0
 
 

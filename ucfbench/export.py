@@ -21,21 +21,22 @@ from rich.console import Console
 from rich.table import Table
 
 from ucfbench.inference.cli import UsageError, parse_args, run_command
-from ucfbench.inference.model import load_trained, resolve_checkpoint
-from ucfbench.inference.onnx import DEFAULT_TOL, export_onnx
 
 USAGE = __doc__.split("\n\n")[1]
-KEYS = {"checkpoint": None, "format": "onnx", "out": None, "opset": None, "tol": str(DEFAULT_TOL)}
+KEYS = {"checkpoint": None, "format": "onnx", "out": None, "opset": None, "tol": None}  # tol: DEFAULT_TOL
 
 
 def run(argv: list[str]) -> int:
-    args = parse_args(argv, keys=KEYS, usage=USAGE)
+    args = parse_args(argv, keys=KEYS, usage=USAGE)  # before the heavy imports: --help is instant
+    from ucfbench.inference.model import load_trained, resolve_checkpoint
+    from ucfbench.inference.onnx import DEFAULT_TOL, export_onnx
+
     if not args["checkpoint"]:
         raise UsageError(f"checkpoint=<run dir | .ckpt> is required\n{USAGE}")
     if args["format"] != "onnx":
         raise UsageError(f"format={args['format']}: only onnx is supported")
     try:
-        tol = float(args["tol"])
+        tol = float(args["tol"] or DEFAULT_TOL)
         opset = int(args["opset"]) if args["opset"] else None
     except ValueError as err:
         raise UsageError(f"tol must be a number and opset an integer ({err})") from err

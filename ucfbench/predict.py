@@ -21,13 +21,19 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.data.video import VIDEO_EXTENSIONS, VideoDecodeError, is_video
 from ucfbench.inference.cli import UsageError, parse_args, run_command
-from ucfbench.inference.predictor import Prediction, load_predictor
+
+if TYPE_CHECKING:
+    from ucfbench.inference.predictor import Prediction
+
+# Imports only what a prediction needs (torch, torchvision, PyAV, numpy), and only once the command
+# line is parsed: no Lightning, Hydra, W&B or Gradio, onnxruntime only for a .onnx file
+# (tests/test_cli.py checks sys.modules).
 
 log = logging.getLogger("ucfbench.predict")
 
@@ -37,6 +43,8 @@ KEYS = {"checkpoint": None, "video": [], "videos": None, "output": "table", "top
 
 def list_videos(folder: str | Path) -> list[Path]:
     """Video files directly inside ``folder`` (by extension), sorted."""
+    from ucfbench.data.video import is_video  # after parsing: --help stays fast
+
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UsageError(f"videos={folder}: not a folder")
@@ -68,10 +76,15 @@ def run(argv: list[str]) -> int:
     if args["videos"]:
         found = list_videos(args["videos"])
         if not found:
+            from ucfbench.data.video import VIDEO_EXTENSIONS
+
             raise UsageError(f"videos={args['videos']}: no video files ({' '.join(VIDEO_EXTENSIONS)}) in it")
         videos += found
     if not videos:
         raise UsageError(f"give video=<file> (repeatable) or videos=<folder>\n{USAGE}")
+
+    from ucfbench.data.video import VideoDecodeError
+    from ucfbench.inference.predictor import load_predictor
 
     predictor = load_predictor(args["checkpoint"], device=args["device"])
     console, errors = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)

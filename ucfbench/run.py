@@ -11,7 +11,6 @@ import logging
 import time
 from pathlib import Path
 
-import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -19,6 +18,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from ucfbench.callbacks import fit_seconds
+from ucfbench.cli.main import hydra_main
 from ucfbench.datamodules import model_input
 from ucfbench.eval.run_dir import print_summary, write_results
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
@@ -77,7 +77,7 @@ def train(cfg: DictConfig) -> dict:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra_main(config_path="../conf", config_name="config")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns validation top-1 so sweepers optimise on validation, never test."""
     metrics = train(cfg)

@@ -84,3 +84,73 @@ def test_default_examples_one_per_class(tiny_run: Path, tmp_path: Path) -> None:
     assert all(probe(p).num_frames == 8 for p in generated)
     assert predictor.predict(generated[0]).frames.shape == (8, 32, 32, 3)
     build_demo(predictor, generated)  # the page builds without launching
+
+
+def long_video(path: Path, seconds: int) -> Path:
+    """A tiny file whose container says it lasts ``seconds`` (three frames far apart)."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 25)
+        for pts in (0, 25 * seconds // 2, 25 * seconds):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+            frame.pts = pts
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_two_hour_video_is_refused_from_its_header(tmp_path: Path, held_out_videos) -> None:
+    from ucfbench.app import VideoRefused, check_limits, header_seconds
+
+    two_hours = long_video(tmp_path / "lecture.mp4", 7200)
+    assert two_hours.stat().st_size < 100_000 and header_seconds(two_hours) == pytest.approx(7200, abs=1)
+    with pytest.raises(VideoRefused, match=r"lecture.mp4 is 120.0 min long; this demo decodes videos up to 600 s "
+                                           r"\(max_video_seconds\)"):
+        check_limits(two_hours, max_bytes=2**30, max_seconds=600)
+    check_limits(held_out_videos["Grow"], max_bytes=2**30, max_seconds=600)  # a short clip passes
+    check_limits(tmp_path / "lecture.mp4", max_bytes=2**30, max_seconds=8000)
+
+
+def test_a_large_upload_is_refused_with_the_limit(held_out_videos) -> None:
+    from ucfbench.app import VideoRefused, check_limits
+
+    with pytest.raises(VideoRefused, match=r"Grow.avi is 0 MB; this demo takes videos up to 0 MB \(max_upload_mb\)"):
+        check_limits(held_out_videos["Grow"], max_bytes=100, max_seconds=600)
+
+
+def test_the_player_gets_an_h264_copy(held_out_videos, tmp_path: Path) -> None:
+    import av
+
+    from ucfbench.app import playable_copy
+
+    copy = playable_copy(held_out_videos["Grow"], tmp_path / "Grow.mp4", max_seconds=600)
+    with av.open(str(copy)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.frames == 8
+    assert playable_copy(tmp_path / "missing.avi", tmp_path / "x.mp4", max_seconds=600) is None
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["checkpoint=x", "max_upload_mb=0"], "max_upload_mb must be > 0"),
+    (["checkpoint=x", "max_video_seconds=ten"], "max_video_seconds must be a number"),
+])
+def test_limit_keys_are_checked_before_loading(argv: list[str], message: str, capsys) -> None:
+    from ucfbench.app import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_app_listens_on_localhost_by_default() -> None:
+    from ucfbench.app import KEYS
+
+    assert KEYS["host"] == "127.0.0.1"

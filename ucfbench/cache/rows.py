@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import time
 import zlib
 from dataclasses import asdict
@@ -37,7 +36,7 @@ import numpy as np
 from filelock import BaseFileLock
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.utils.io import atomic_write
+from ucfbench.utils.io import atomic_write, make_temp_dir
 from ucfbench.utils.locks import file_lock
 
 log = logging.getLogger(__name__)
@@ -169,7 +168,7 @@ class RowCache:
             self.check()
             return
         self.dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=self.dir.parent, prefix=f".{self.dir.name}.tmp-"))
+        tmp = make_temp_dir(self.dir.parent, prefix=f".{self.dir.name}.tmp-")  # umask mode, not 0700
         try:
             for name, (dtype, shape) in self.arrays.items():
                 path = tmp / f"{name}.npy"

@@ -19,25 +19,32 @@ well, 1 when files are missing or unreadable, 2 when the dataset cannot be index
 
 from __future__ import annotations
 
-import json
-import re
-import statistics
 import sys
-from collections import Counter
-from pathlib import Path
 
-import hydra
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):  # before the imports below (torch)
+    print(__doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2])
+    sys.exit(0)
 
-from ucfbench.data.base import SUBSETS, ActionDataset, DatasetError
-from ucfbench.data.sampling import UniformSampler
-from ucfbench.data.video import VideoInfo, probe, read_frames
-from ucfbench.utils.resolvers import register_resolvers
+import json  # noqa: E402
+import re  # noqa: E402
+import statistics  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.errors import InstantiationException  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from ucfbench.cli.main import hydra_main  # noqa: E402
+from ucfbench.data.base import SUBSETS, ActionDataset, DatasetError  # noqa: E402
+from ucfbench.data.sampling import UniformSampler  # noqa: E402
+from ucfbench.data.video import VideoInfo, probe, read_frames  # noqa: E402
+from ucfbench.utils.errors import dataset_hint  # noqa: E402
+from ucfbench.utils.resolvers import register_resolvers  # noqa: E402
 
 register_resolvers()
 
@@ -144,6 +151,11 @@ def _print_files(console: Console, what: str, files: dict[str, str], root: Path,
         console.print(f"  ... and {len(files) - limit} more (all listed in the JSON line)")
 
 
+def _dataset_choice() -> str | None:
+    """The ``dataset=`` option of this command line (None outside a Hydra job)."""
+    return HydraConfig.get().runtime.choices.get("dataset") if HydraConfig.initialized() else None
+
+
 def check(cfg: DictConfig, console: Console) -> tuple[dict, int]:
     """Index (and with ``cfg.probe`` decode) the configured dataset; return (JSON summary, exit status)."""
     name = cfg.dataset.get("_target_", "?").rsplit(".", 1)[-1]
@@ -155,7 +167,10 @@ def check(cfg: DictConfig, console: Console) -> tuple[dict, int]:
                         "pairs": ["/".join(p["classes"]) for p in dataset.pairs]}
     except Exception as e:  # noqa: BLE001 - bad config or layout: report it, as the JSON too
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
-        console.print(f"[bold red]cannot index {name}:[/] {cause}", soft_wrap=True)
+        console.print(f"[bold red]cannot index {name}:[/] {cause}", soft_wrap=True, highlight=False)
+        hint = dataset_hint(_dataset_choice()) if isinstance(cause, DatasetError) else ""
+        if hint:
+            console.print(hint, soft_wrap=True, highlight=False)
         return {"dataset": name, "error": str(cause)}, 2
     missing = dataset.missing_files()
     probing = bool(cfg.get("probe", False))  # absent when composed from config.yaml (tests)
@@ -173,7 +188,7 @@ def check(cfg: DictConfig, console: Console) -> tuple[dict, int]:
     return result, int(bool(missing or unreadable))
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="check")
+@hydra_main(config_path="../../conf", config_name="check", validate=False)  # short errors for bad keys/options
 def main(cfg: DictConfig) -> None:
     """Print the readable report, then the JSON summary as the last line; exit 0 / 1 / 2."""
     result, status = check(cfg, Console())

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from filelock import Timeout
 from rich.progress import Progress
 
+from ucfbench.utils.io import make_temp_dir
 from ucfbench.utils.locks import file_lock
 
 __all__ = [
@@ -386,7 +386,7 @@ def generate(root: str | Path, spec: SyntheticSpec) -> Path:
 
 
 def _generate_into(root: Path, spec: SyntheticSpec) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
+    tmp = make_temp_dir(root.parent, prefix=f".{root.name}.", suffix=".tmp")  # umask mode, not 0700
     try:
         names = class_names(spec)
         with Progress(transient=True) as progress:

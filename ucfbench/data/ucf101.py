@@ -120,7 +120,7 @@ class UCF101(ActionDataset):
 
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
         if not self.root.is_dir():
-            raise DatasetError(f"dataset.root {self.root} does not exist; set dataset.root=...")
+            check_root(self.root, name=self.name)  # raises, naming what dataset.root must hold
         try:
             folder = self.find_splits_dir()
         except DatasetError:

@@ -10,23 +10,22 @@ import logging
 import sys
 from collections.abc import Callable
 
-from ucfbench.backbones.frame_encoder import WeightsUnavailableError
-from ucfbench.inference.model import CheckpointError
+from ucfbench.utils.errors import EXIT_USAGE, UsageError, is_user_error, print_error
 
-
-class UsageError(ValueError):
-    """A command line that cannot be run; the message says what to type instead (exit status 2)."""
+__all__ = ["UsageError", "parse_args", "run_command", "setup_logging", "to_bool"]
 
 
 def parse_args(argv: list[str], *, keys: dict[str, object], repeatable: tuple[str, ...] = (), usage: str) -> dict:
     """``key=value`` tokens -> dict, starting from ``keys`` (the defaults; None for "not given").
 
-    Repeatable keys collect a list. ``-h``/``--help`` raise :class:`UsageError` with ``usage``.
+    Repeatable keys collect a list. ``-h``/``--help`` print ``usage`` and exit 0 (call this before
+    importing anything heavy, so help is instant).
     """
+    if any(token in ("-h", "--help") for token in argv):
+        print(usage)
+        raise SystemExit(0)
     args: dict = {k: (list(v) if k in repeatable else v) for k, v in keys.items()}
     for token in argv:
-        if token in ("-h", "--help"):
-            raise UsageError(usage)
         key, sep, value = token.partition("=")
         if not sep or key not in keys:
             raise UsageError(f"unexpected argument {token!r}; known keys: {', '.join(keys)}\n{usage}")
@@ -55,10 +54,12 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def run_command(run: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
-    """Log setup, then ``run(argv)``; a usage, checkpoint or weights error prints its message, exit 2."""
+    """Log setup, then ``run(argv)``; a usage, checkpoint, weights or dataset error prints its message, exit 2."""
     setup_logging()
     try:
         return run(sys.argv[1:] if argv is None else argv)
-    except (UsageError, CheckpointError, WeightsUnavailableError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        if not is_user_error(err):
+            raise
+        print_error(str(err))
+        return EXIT_USAGE

@@ -24,14 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.video import read_frames
 from ucfbench.datamodules import model_input
-from ucfbench.models.module import ActionClassifier
+from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts fast
+    TrainedClassifier,
+    build_net,
+    instantiate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ class SequenceHeadModel(nn.Module):
     def __init__(self, encoder: FrameEncoder, classifier: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
-        self.classifier = classifier  # ActionClassifier (input standardisation + head), or its export twin
+        self.classifier = classifier  # TrainedClassifier (input standardisation + head), or its export twin
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, T, D), rounded to float16 as extraction caches them."""
@@ -213,10 +216,9 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
     if family == "sequence_head":
         f = cfg.features
         encoder = FrameEncoder(arch=f.arch, weights=f.weights, init_seed=int(f.get("init_seed", 0)))
-        net = instantiate(cfg.model.net, _partial_=True)(input_dim=encoder.out_dim, num_classes=len(class_names))
-        classifier: ActionClassifier = instantiate(cfg.model, net=net, num_classes=len(class_names),
-                                                   class_names=class_names, input_dim=encoder.out_dim)
-        classifier.load_state_dict(state["state_dict"])
+        net = build_net(cfg.model.net, input_dim=encoder.out_dim, num_classes=len(class_names))
+        classifier = TrainedClassifier(net=net, input_dim=encoder.out_dim, input_norm=cfg.model.get("input_norm", "none"))
+        classifier.load_trained(state["state_dict"], source=ckpt)
         model = SequenceHeadModel(encoder, classifier)
         trained = TrainedModel(family=family, model=model, clip=clip, class_names=class_names, checkpoint=ckpt,
                                config=cfg, head=classifier, feature_dim=encoder.out_dim)
@@ -224,7 +226,7 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
         net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
         if "weights" in net_cfg:
             net_cfg["weights"] = None  # the checkpoint carries every weight: never fetch pretrained ones
-        net = instantiate(net_cfg, _partial_=True)(num_classes=len(class_names))
+        net = build_net(net_cfg, num_classes=len(class_names))
         prefix = "net."
         weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
         net.load_state_dict(weights)

@@ -1,0 +1,41 @@
+"""Quiet by default: a run prints our own lines and what a user acts on; ``verbose=true`` prints everything.
+
+Each filter names the message's cause. W&B's own output is left to W&B's settings
+(``ucfbench/utils/wandb.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+# Lightning's info lines (GPU/TPU available, "Seed set to", the litlogger tip, "Trainer already
+# configured with model summary callbacks", "Restoring states from the checkpoint", "`Trainer.fit`
+# stopped") go through these loggers; their warnings go through `warnings` and stay visible.
+CHATTY_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.seed",
+)
+
+# (message regex, why it is noise here)
+IGNORED_WARNINGS = (
+    # Lightning calls a torch.utils._pytree API that newer torch deprecates: nothing a user can change.
+    (r".*isinstance\(treespec, LeafSpec\)", "Lightning vs torch pytree API"),
+    # With an OnExceptionCheckpoint callback, Lightning turns fit(ckpt_path=None) into
+    # ckpt_path="last" and warns twice: "called without a model" (we pass one) and "no last
+    # checkpoint ... HINT: save_last=True" (save_last is set; a new run simply has none yet).
+    # resume=true passes the checkpoint explicitly, so neither message applies to us.
+    (r".*\.fit\(ckpt_path=None\)` was called without a model", "OnExceptionCheckpoint + fit(ckpt_path=None)"),
+    (r".*\.fit\(ckpt_path=\"last\"\) is set, but there is no last checkpoint", "first epoch of a new run"),
+)
+
+
+def setup_output(*, verbose: bool = False) -> None:
+    """Silence the lines a user cannot act on (no-op with ``verbose``)."""
+    if verbose:
+        return
+    for pattern, _why in IGNORED_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
