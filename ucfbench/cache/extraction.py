@@ -20,7 +20,6 @@ from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.cache.features import FeatureCache, FeatureSpec
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.datasets import ClipDataset
-from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.types import Batch
 
 log = logging.getLogger(__name__)
@@ -34,9 +33,7 @@ class FeatureExtractor(L.LightningModule):
         self.encoder = encoder
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        b, t = frames.shape[:2]
-        x = frames_to_input(frames.flatten(0, 1))  # (B*T, 3, H, W)
-        return self.encoder(x).view(b, t, -1)  # (B, T, D)
+        return self.encoder(frames.movedim(-1, -3))  # uint8 (B, T, H, W, 3) -> (B, T, D), preprocessed on device
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         feats = self(batch["x"])
@@ -102,15 +99,17 @@ def extract_features(
     strategy: str = "auto",
     precision: str | None = None,
     on_bad_video: str = "error",
+    encoder: FrameEncoder | None = None,
 ) -> FeatureCache:
     """Make sure ``dataset``'s features under ``spec`` are cached; extract what is missing.
 
     Returns the complete cache. Only pending rows are decoded, so a second call after an
     interruption continues where the first stopped. A video that cannot be decoded stops the
     extraction with its name (``on_bad_video="error"``, nothing is written for it) or is recorded
-    as unreadable in the cache (``"skip"``).
+    as unreadable in the cache (``"skip"``). ``encoder``: the backbone ``spec`` describes, if
+    already built (else built from ``spec``).
     """
-    encoder = FrameEncoder(arch=spec.arch, weights=spec.weights, init_seed=spec.init_seed)
+    encoder = encoder or encoder_for(spec)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
     if cache.is_complete():
         log.info("Features cached: %s", cache.dir)
@@ -122,7 +121,7 @@ def extract_features(
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
     if len(pending):
         clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in pending], sampler=spec.sampler,
-                            size=spec.size, backend=spec.backend, train=False, index=pending,
+                            size=encoder.preprocessing.resize, backend=spec.backend, train=False, index=pending,
                             on_bad_video=on_bad_video)
         loader = DataLoader(clips, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                             pin_memory=torch.cuda.is_available(), persistent_workers=False)
@@ -141,10 +140,25 @@ def extract_features(
     return cache
 
 
+def encoder_for(spec: FeatureSpec) -> FrameEncoder:
+    """The frozen backbone ``spec`` describes."""
+    return FrameEncoder(library=spec.library, model=spec.arch, weights=spec.weights, pool=spec.pool, size=spec.size,
+                        crop_pct=(spec.preprocess or {}).get("crop_pct"), init_seed=spec.init_seed)
+
+
+def feature_spec(cfg, encoder: FrameEncoder) -> FeatureSpec:
+    """The cache's :class:`FeatureSpec` for the ``features`` config group and its built ``encoder``."""
+    pre = encoder.preprocessing
+    default = encoder.library == "torchvision" and pre.resize == pre.size  # the key ResNet caches always had
+    return FeatureSpec(arch=encoder.model_name, library=encoder.library, weights=encoder.weights, pool=encoder.pool,
+                       init_seed=cfg.init_seed, size=pre.size, preprocess=None if default else pre.as_dict(),
+                       sampler=instantiate(cfg.sampler), backend=cfg.backend)
+
+
 def extract_from_config(dataset: ActionDataset, cfg, *, on_bad_video: str = "error") -> FeatureCache:
     """:func:`extract_features` as the ``features`` config group describes it."""
-    spec = FeatureSpec(arch=cfg.arch, weights=cfg.weights, init_seed=cfg.init_seed, size=cfg.size,
-                       sampler=instantiate(cfg.sampler), backend=cfg.backend)
-    return extract_features(dataset, spec, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+    encoder = FrameEncoder.from_config(cfg)
+    spec = feature_spec(cfg, encoder)
+    return extract_features(dataset, spec, encoder=encoder, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                             accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
                             precision=cfg.precision, on_bad_video=on_bad_video)
