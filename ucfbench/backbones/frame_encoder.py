@@ -209,6 +209,8 @@ class FrameEncoder(nn.Module):
         super().__init__()
         if library not in LIBRARIES:
             raise ValueError(f"features.library must be one of {LIBRARIES}, got {library!r}")
+        if not model:
+            raise ValueError("features.model is empty: name the network, e.g. features=timm features.model=convnext_tiny")
         if pool not in POOLS:
             raise ValueError(f"features.pool must be one of {POOLS}, got {pool!r}")
         if library == "timm":  # name the exact weights (timm's default tag may change between versions)
