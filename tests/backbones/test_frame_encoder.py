@@ -166,3 +166,22 @@ def test_feature_spec_records_the_resolved_preprocessing(tmp_path: Path) -> None
     assert spec.preprocess["mean"] == pytest.approx(CLIP_MEAN) and spec.preprocess["resize"] == 35
     resnet = make_cfg(tmp_path, ["debug=tiny"]).features
     assert feature_spec(resnet, FrameEncoder.from_config(resnet)).preprocess is None  # the key ResNets had
+
+
+def test_a_sweep_over_backbones_puts_each_on_its_own_row(tmp_path: Path) -> None:
+    import json
+
+    from ucfbench.eval.study import aggregate, load_runs
+
+    base = {"dataset": "synthetic", "split": "split1", "seed": 0, "top1": 0.5, "top5": 1.0, "mean_class_acc": 0.5,
+            "params": 1000}
+    for i, (model, backbone) in enumerate([("gru", "resnet18"), ("gru", "vit_small_patch14_dinov2"),
+                                          ("mean_pool", "resnet18")]):
+        (tmp_path / str(i)).mkdir()
+        metrics = {**base, "model": model, "features": {"model": backbone}}
+        (tmp_path / str(i) / "metrics.json").write_text(json.dumps(metrics))
+    rows = aggregate(load_runs(tmp_path))
+    assert sorted(r["model"] for r in rows) == ["gru @ resnet18", "gru @ vit_small_patch14_dinov2",
+                                               "mean_pool @ resnet18"]
+    (tmp_path / "1" / "metrics.json").unlink()  # one backbone: labels stay the head's name
+    assert sorted(r["model"] for r in aggregate(load_runs(tmp_path))) == ["gru", "mean_pool"]
