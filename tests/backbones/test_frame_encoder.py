@@ -98,6 +98,7 @@ def test_pool_options_give_their_dimension() -> None:
 def test_cnns_refuse_token_pooling(library: str, model: str) -> None:
     with pytest.raises(ValueError, match="global average pooling only: use features.pool=mean"):
         FrameEncoder(library=library, model=model, weights=None, pool="cls")
+    assert FrameEncoder(library=library, model=model, weights=None, pool=None).pool == "mean"  # features=timm's default
 
 
 def test_random_timm_backbone_is_seeded() -> None:

@@ -186,7 +186,8 @@ class FrameEncoder(nn.Module):
         library: ``torchvision`` (ResNets) or ``timm`` (everything else).
         model: network name (``resnet18``, ``vit_small_patch14_dinov2``, any timm model name).
         weights: torchvision weights name or timm pretrained tag; None for a seeded random init.
-        pool: ``cls``, ``mean`` or ``cls_mean`` (ViTs); ``mean`` (global average) for CNNs.
+        pool: ``cls``, ``mean`` or ``cls_mean`` (ViTs); ``mean`` (global average) for CNNs; None:
+            the model's own (``cls`` for a ViT, ``mean`` for a CNN).
         size: input size; None takes the pretrained config's.
         crop_pct: input size / decoded short side; None takes the pretrained config's.
         init_seed: seed of the random init when ``weights`` is None.
@@ -200,7 +201,7 @@ class FrameEncoder(nn.Module):
         library: str = "torchvision",
         model: str = "resnet18",
         weights: str | None = None,
-        pool: str = "mean",
+        pool: str | None = "mean",
         size: int | None = None,
         crop_pct: float | None = None,
         init_seed: int = 0,
@@ -211,8 +212,8 @@ class FrameEncoder(nn.Module):
             raise ValueError(f"features.library must be one of {LIBRARIES}, got {library!r}")
         if not model:
             raise ValueError("features.model is empty: name the network, e.g. features=timm features.model=convnext_tiny")
-        if pool not in POOLS:
-            raise ValueError(f"features.pool must be one of {POOLS}, got {pool!r}")
+        if pool is not None and pool not in POOLS:
+            raise ValueError(f"features.pool must be one of {POOLS} (or null: the model's own), got {pool!r}")
         if library == "timm":  # name the exact weights (timm's default tag may change between versions)
             arch, self.tag = _split_tag(model, weights)
             model, weights = arch, None if weights is None else self.tag
@@ -223,8 +224,10 @@ class FrameEncoder(nn.Module):
             self.out_dim: int = net.fc.in_features
             net.fc = nn.Identity()  # (N, D) after global average pooling
             self.tokens = False
+            pool = self.pool = pool or "mean"
         else:
             self.tokens = getattr(net, "num_prefix_tokens", None) is not None and hasattr(net, "patch_embed")
+            pool = self.pool = pool or ("cls" if self.tokens else "mean")
             self.out_dim = int(net.num_features) * (2 if pool == "cls_mean" else 1)
         if not self.tokens and pool != "mean":
             raise ValueError(f"features.pool={pool} needs a ViT's tokens; {model} is a CNN with global average "
