@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.cache.extraction import extract_features
@@ -82,8 +83,11 @@ def measure(name: str, ds: SyntheticUCF101, args: argparse.Namespace, work: Path
                        size=pre.size, preprocess=pre.as_dict(), sampler=sampler, backend="pyav")
     records = ds.records()[: args.videos]
     ds.records = lambda: records  # the first --videos videos only
-    clips = [torch.from_numpy(ClipDataset(root=ds.root, records=records, sampler=sampler, size=pre.resize,
-                                          backend="pyav", train=False)[i]["x"].numpy()) for i in range(len(records))]
+    # Decoded in a worker process, as extraction does: decoding here first would leave the decoder's
+    # threads in this process, and extraction's forked workers can then hang.
+    loader = DataLoader(ClipDataset(root=ds.root, records=records, sampler=sampler, size=pre.resize, backend="pyav",
+                                    train=False), batch_size=1, num_workers=1)
+    clips = [torch.as_tensor(b["x"][0]) for b in loader]
     fwd = min(forward_only(encoder, clips, args.batch_size) for _ in range(args.repeats))
     start = time.perf_counter()
     cache = extract_features(ds, spec, encoder=encoder, root=work / name, batch_size=args.batch_size,
