@@ -6,7 +6,8 @@ For each backbone (random init, ``weights=None``: the speed does not depend on t
    does it (``Trainer.predict``, ``--workers`` decoding processes, the cache writer), wall time
    from the call to the complete cache.
 2. **forward**: the same clips decoded beforehand into memory, then the encoder alone on the same
-   batches (preprocessing included, no decoding, no writing).
+   batches (preprocessing included, no decoding, no writing); best of ``--repeats`` passes before
+   and as many after the extraction.
 
 The ratio extract/forward says whether decoding overlaps compute (1.0: extraction runs at the
 speed of the network). Frames/s count sampled frames (videos x ``--frames``). Cache size per
@@ -88,11 +89,14 @@ def measure(name: str, ds: SyntheticUCF101, args: argparse.Namespace, work: Path
     loader = DataLoader(ClipDataset(root=ds.root, records=records, sampler=sampler, size=pre.resize, backend="pyav",
                                     train=False), batch_size=1, num_workers=1)
     clips = [torch.as_tensor(b["x"][0]) for b in loader]
+    # Forward passes before and after the extraction (best counts), so a change of machine load
+    # during the measurement does not land on one side of the ratio only.
     fwd = min(forward_only(encoder, clips, args.batch_size) for _ in range(args.repeats))
     start = time.perf_counter()
     cache = extract_features(ds, spec, encoder=encoder, root=work / name, batch_size=args.batch_size,
                              num_workers=args.workers, accelerator="cpu", precision="32-true")
     extract = time.perf_counter() - start
+    fwd = min([fwd] + [forward_only(encoder, clips, args.batch_size) for _ in range(args.repeats)])
     frames = len(records) * args.frames
     measured = (cache.dir / "features.npy").stat().st_size
     return {"backbone": name, "model": encoder.model_name, "pool": encoder.pool, "dim": encoder.out_dim,
