@@ -186,3 +186,14 @@ def test_a_sweep_over_backbones_puts_each_on_its_own_row(tmp_path: Path) -> None
                                                "mean_pool @ resnet18"]
     (tmp_path / "1" / "metrics.json").unlink()  # one backbone: labels stay the head's name
     assert sorted(r["model"] for r in aggregate(load_runs(tmp_path))) == ["gru", "mean_pool"]
+
+
+def test_backbone_info_names_the_backbone(tmp_path: Path) -> None:
+    from ucfbench.cache.extraction import backbone_info
+    from ucfbench.cache.features import FeatureCache
+
+    spec = dataclasses.replace(SPEC, library="timm", arch="test_vit", pool="cls_mean", preprocess={"mean": [0.5] * 3})
+    cache = FeatureCache(root=tmp_path, spec=spec, dataset_name="d", records=[], fingerprint="f", dim=128)
+    info = backbone_info(cache)
+    assert (info["library"], info["model"], info["pool"], info["dim"]) == ("timm", "test_vit", "cls_mean", 128)
+    assert info["cache"] == str(cache.dir) and "test_vit" in cache.dir.name

@@ -162,3 +162,10 @@ def extract_from_config(dataset: ActionDataset, cfg, *, on_bad_video: str = "err
     return extract_features(dataset, spec, encoder=encoder, root=cfg.dir, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                             accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
                             precision=cfg.precision, on_bad_video=on_bad_video)
+
+
+def backbone_info(cache: FeatureCache) -> dict:
+    """What ``metrics.json`` records under ``features``: the backbone and where its features are cached."""
+    spec = cache.spec
+    return {"library": spec.library, "model": spec.arch, "weights": spec.weights, "pool": spec.pool, "dim": cache.dim,
+            "size": spec.size, "preprocess": spec.preprocess, "cache": str(cache.dir)}
