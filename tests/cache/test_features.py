@@ -89,7 +89,7 @@ def test_interrupted_extraction_resumes_without_losing_rows(tiny_dataset, tmp_pa
         _extract(tiny_dataset, tmp_path / "resumed")
     monkeypatch.undo()
 
-    encoder = FrameEncoder(arch="resnet18", weights=None)
+    encoder = FrameEncoder(model="resnet18", weights=None)
     cache = feature_cache(tiny_dataset, SPEC, root=tmp_path / "resumed", dim=encoder.out_dim)
     state = cache.state()
     assert (state == DONE).sum() == 4 and (state == PENDING).sum() == len(state) - 4
@@ -117,7 +117,7 @@ def test_offline_imagenet_weights_error_says_what_to_do(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(WeightsUnavailableError) as err:
-        FrameEncoder(arch="resnet18", weights="IMAGENET1K_V1")
+        FrameEncoder(model="resnet18", weights="IMAGENET1K_V1")
     message = str(err.value)
     assert "resnet18-f37072fd.pth" in message and str(tmp_path) in message
     assert "features.weights=null" in message

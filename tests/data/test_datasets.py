@@ -387,7 +387,7 @@ def test_protocol_experiments(tmp_path: Path, experiment: str, key: str, values:
 
     cfg = make_cfg(tmp_path, [f"experiment={experiment}"])
     assert cfg.hydra.mode.name == "MULTIRUN"
-    assert (cfg.features.arch, cfg.features.weights, cfg.features.size) == ("resnet50", "IMAGENET1K_V1", 224)
+    assert (cfg.features.model, cfg.features.weights, cfg.features.size) == ("resnet50", "IMAGENET1K_V1", 224)
     assert cfg.features.sampler._target_.endswith("UniformSampler") and cfg.features.sampler.num_frames == 32
     sweep = OverridesParser.create().parse_overrides([f"{key}={cfg.hydra.sweeper.params[key]}"])[0]
     assert list(sweep.sweep_iterator()) == values

@@ -48,7 +48,7 @@ def random_trained(name: str, root: Path) -> TrainedModel:
     """An untrained (random) classifier for head ``name`` over a random ResNet-18, as a run would build it."""
     cfg = make_cfg(root, ["debug=tiny", f"model={name}", "model.net.dropout=0.0"])
     torch.manual_seed(0)
-    encoder = FrameEncoder(arch="resnet18", weights=None, init_seed=0)
+    encoder = FrameEncoder(model="resnet18", weights=None, init_seed=0)
     classes = [f"class{i}" for i in range(C)]
     net = instantiate(cfg.model.net)(input_dim=encoder.out_dim, num_classes=C)
     head = instantiate(cfg.model, net=net, num_classes=C, class_names=classes, input_dim=encoder.out_dim)

@@ -28,7 +28,6 @@ from ucfbench.cache.features import FeatureCache, FeatureSpec
 from ucfbench.cache.rows import CLAIM_TIMEOUT
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.clips import ClipDataset
-from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.types import Batch
 from ucfbench.utils.resolvers import amp_precision
 
@@ -43,9 +42,7 @@ class FeatureExtractor(L.LightningModule):
         self.encoder = encoder
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        b, t = frames.shape[:2]
-        x = frames_to_input(frames.flatten(0, 1))  # (B*T, 3, H, W)
-        return self.encoder(x).view(b, t, -1)  # (B, T, D)
+        return self.encoder(frames.movedim(-1, -3))  # uint8 (B, T, H, W, 3) -> (B, T, D), preprocessed on device
 
     def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, torch.Tensor]:
         feats = self(batch["x"])
@@ -92,6 +89,28 @@ def feature_cache(dataset: ActionDataset, spec: FeatureSpec, *, root: str | Path
                         fingerprint=dataset.fingerprint(), dim=dim)
 
 
+def encoder_for(spec: FeatureSpec) -> FrameEncoder:
+    """The frozen backbone ``spec`` describes."""
+    return FrameEncoder(library=spec.library, model=spec.arch, weights=spec.weights, pool=spec.pool, size=spec.size,
+                        crop_pct=(spec.preprocess or {}).get("crop_pct"), init_seed=spec.init_seed)
+
+
+def feature_spec(cfg: Mapping, encoder: FrameEncoder, sampler: object) -> FeatureSpec:
+    """The cache's :class:`FeatureSpec` for the ``features`` config group and its built ``encoder``."""
+    pre = encoder.preprocessing
+    default = encoder.library == "torchvision" and pre.resize == pre.size  # the key ResNet caches always had
+    return FeatureSpec(arch=encoder.model_name, library=encoder.library, weights=encoder.weights, pool=encoder.pool,
+                       init_seed=cfg["init_seed"], size=pre.size, preprocess=None if default else pre.as_dict(),
+                       sampler=sampler, backend=cfg["backend"])
+
+
+def backbone_info(cache: FeatureCache) -> dict:
+    """What ``metrics.json`` records under ``features``: the backbone and where its features are cached."""
+    spec = cache.spec
+    return {"library": spec.library, "model": spec.arch, "weights": spec.weights, "pool": spec.pool, "dim": cache.dim,
+            "size": spec.size, "preprocess": spec.preprocess, "cache": str(cache.dir)}
+
+
 def extract_features(
     dataset: ActionDataset,
     spec: FeatureSpec,
@@ -107,6 +126,7 @@ def extract_features(
     claim_size: int | None = None,
     claim_timeout: float = CLAIM_TIMEOUT,
     poll_seconds: float = 1.0,
+    encoder: FrameEncoder | None = None,
 ) -> FeatureCache:
     """Make sure ``dataset``'s features under ``spec`` are cached; extract what is missing.
 
@@ -118,9 +138,10 @@ def extract_features(
     every job returns once all rows are done. Only pending rows are decoded, so a call after an
     interruption continues where the first stopped. A video that cannot be decoded stops the
     extraction with its name (``on_bad_video="error"``, nothing is written for it) or is recorded
-    as unreadable in the cache (``"skip"``).
+    as unreadable in the cache (``"skip"``). ``encoder``: the backbone ``spec`` describes, if
+    already built (else built from ``spec``).
     """
-    encoder = FrameEncoder(arch=spec.arch, weights=spec.weights, init_seed=spec.init_seed)
+    encoder = encoder or encoder_for(spec)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
     cache.create()
     cache.verify()
@@ -140,7 +161,7 @@ def extract_features(
 
     def predict(rows: np.ndarray) -> None:
         clips = ClipDataset(root=dataset.root, records=[cache.records[i] for i in rows], sampler=spec.sampler,
-                            size=spec.size, backend=spec.backend, index=rows,
+                            size=encoder.preprocessing.resize, backend=spec.backend, index=rows,
                             on_bad_video=on_bad_video)
         loader = DataLoader(clips, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                             pin_memory=torch.cuda.is_available(), persistent_workers=False)
@@ -209,14 +230,14 @@ def extract_from_config(dataset: ActionDataset, cfg: Mapping, *, in_process: boo
     sampler = cfg["sampler"]
     if isinstance(sampler, Mapping):
         sampler = instantiate(sampler)
-    spec = FeatureSpec(arch=cfg["arch"], weights=cfg["weights"], init_seed=cfg["init_seed"], size=cfg["size"],
-                       sampler=sampler, backend=cfg["backend"])
+    encoder = FrameEncoder.from_config(cfg)
+    spec = feature_spec(cfg, encoder, sampler)
     devices, strategy = cfg["devices"], cfg["strategy"]
     if devices != 1 and not in_process:
-        if not feature_cache(dataset, spec, root=cfg["dir"], dim=0).is_complete():
+        if not feature_cache(dataset, spec, root=cfg["dir"], dim=encoder.out_dim).is_complete():
             extract_in_subprocess()  # this job then only opens the result
         devices, strategy = 1, "auto"
-    return extract_features(dataset, spec, root=cfg["dir"], batch_size=cfg["batch_size"],
+    return extract_features(dataset, spec, encoder=encoder, root=cfg["dir"], batch_size=cfg["batch_size"],
                             num_workers=cfg["num_workers"], accelerator=cfg["accelerator"], devices=devices,
                             strategy=strategy, precision=cfg["precision"], on_bad_video=dataset.on_bad_video,
                             claim_size=cfg.get("claim_size"), claim_timeout=cfg.get("claim_timeout", CLAIM_TIMEOUT))

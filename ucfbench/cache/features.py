@@ -32,12 +32,17 @@ class FeatureSpec:
     """Everything that changes the cached features (and so names the cache entry).
 
     Attributes:
-        arch: torchvision ResNet name.
-        weights: torchvision weights name (``IMAGENET1K_V1``, ``DEFAULT``) or None for random.
+        arch: the backbone's model name (``resnet18``, ``vit_small_patch14_dinov2``; ``features.model``).
+        weights: torchvision weights name (``IMAGENET1K_V1``), timm pretrained tag (``lvd142m``),
+            or None for random.
         init_seed: seed of the random init when ``weights`` is None.
-        size: frames are resized (short side) and centre-cropped to ``size`` x ``size``.
+        size: the backbone's input: frames are resized (short side) and centre-cropped to ``size`` x ``size``.
         sampler: frame sampler (a dataclass from :mod:`ucfbench.data.sampling`).
         backend: video decoding backend.
+        library: ``torchvision`` or ``timm``.
+        pool: frame embedding (``cls``, ``mean``, ``cls_mean``).
+        preprocess: resolved preprocessing (resize, crop, mean/std, interpolation;
+            :class:`~ucfbench.backbones.frame_encoder.Preprocess`), None for a ResNet's ImageNet default.
     """
 
     arch: str
@@ -46,6 +51,9 @@ class FeatureSpec:
     size: int
     sampler: object
     backend: str
+    library: str = "torchvision"
+    pool: str = "mean"
+    preprocess: dict | None = None
 
     @property
     def num_frames(self) -> int:
@@ -56,6 +64,9 @@ class FeatureSpec:
         out["sampler"] = sampler_dict(self.sampler)
         if self.weights is not None:
             out["init_seed"] = None  # irrelevant for pretrained weights
+        if self.library == "torchvision" and self.pool == "mean" and self.preprocess is None:
+            for name in ("library", "pool", "preprocess"):  # ResNet entries keep the key they had before timm
+                del out[name]
         return out
 
     def key(self, dataset_name: str, fingerprint: str) -> str:
@@ -89,7 +100,8 @@ class FeatureCache(RowCache):
         key = spec.key(dataset_name, fingerprint)
         meta = {"key": key, "dataset": dataset_name, "spec": spec.as_dict(),
                 "shape": [len(records), spec.num_frames, dim]}
-        super().__init__(dir=Path(root).expanduser().resolve() / f"{dataset_name}-{spec.arch}-{key}",
+        name = spec.arch.replace("/", "_").replace(":", "_")  # timm names may hold either
+        super().__init__(dir=Path(root).expanduser().resolve() / f"{dataset_name}-{name}-{key}",
                          records=records, data="features", dtype=np.float16, row_shape=(spec.num_frames, dim),
                          meta=meta, kind="feature", hint="features.dir")
         self._verified = False

@@ -9,19 +9,29 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def frames_to_input(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 frames (..., H, W, 3) -> ImageNet-normalised float (..., 3, H, W).
+def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (..., 3, H, W) -> float (..., 3, H, W): scaled to [0, 1], then standardised per channel.
+
+    The one normalisation of the suite: ``mean``/``std`` are the backbone's (ImageNet's for the
+    ResNets, CLIP's or SigLIP's for those models), as sequences or (3, 1, 1) tensors.
+    """
+    mean = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(3, 1, 1)
+    return x.float().div_(255.0).sub_(mean).div_(std)
+
+
+def frames_to_input(frames: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """uint8 frames (..., H, W, 3) as decoded -> normalised float (..., 3, H, W).
 
     Frames travel as uint8 until here (4x less host-to-device traffic than float) and are
     normalised on whatever device the model runs on.
     """
-    x = frames.movedim(-1, -3).float().div_(255.0)  # (..., 3, H, W)
-    return TF.normalize(x, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+    return normalize(frames.movedim(-1, -3), mean, std)
 
 
 def normalize_clip(clip: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., 3, H, W) -> ImageNet-normalised float (..., 3, H, W)."""
-    return TF.normalize(clip.float().div_(255.0), mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))
+    """uint8 (..., 3, H, W) -> ImageNet-normalised float (..., 3, H, W) (the CNN-RNN's ResNet)."""
+    return normalize(clip, IMAGENET_MEAN, IMAGENET_STD)
 
 
 class ClipTransform:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ucfbench.cache.extraction import extract_from_config
+from ucfbench.cache.extraction import backbone_info, extract_from_config
 from ucfbench.cache.features import UNREADABLE, FeatureCache
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.types import Batch, VideoRecord
@@ -269,9 +269,7 @@ class FeatureDataModule(ActionDataModule):
     def describe(self) -> dict:
         """What ``metrics.json`` records about the data: the backbone and its cache."""
         assert self.cache is not None, "set up the DataModule first"
-        spec = self.cache.spec
-        return {"features": {"arch": spec.arch, "weights": spec.weights, "cache": str(self.cache.dir),
-                             "extracted": self.extracted}}
+        return {"features": {**backbone_info(self.cache), "extracted": self.extracted}}
 
     # -- Lightning hooks ------------------------------------------------------------------
     def prepare_data(self) -> None:

@@ -35,10 +35,19 @@ class Run:
     probs: np.ndarray | None = None  # (N, C)
     confusion: np.ndarray | None = None  # (C, C) counts, rows = true class
     history: list[dict[str, float]] = field(default_factory=list)
+    name_backbone: bool = False  # set by load_runs when the runs use more than one backbone
+
+    @property
+    def backbone(self) -> str | None:
+        """The frame encoder's model name (``features.model``; ``arch`` in older runs)."""
+        info = self.metrics.get("features") or {}
+        return info.get("model") or info.get("arch")
 
     @property
     def model(self) -> str:
-        return str(self.metrics["model"])
+        """The row label: the head, plus ``@ backbone`` in a sweep over backbones (one row each)."""
+        name = str(self.metrics["model"])
+        return f"{name} @ {self.backbone}" if self.name_backbone and self.backbone else name
 
     @property
     def group(self) -> Group:
@@ -95,7 +104,11 @@ def load_runs(root: str | Path) -> list[Run]:
     paths = sorted(root.rglob("metrics.json"), key=lambda p: str(p))
     if not paths:
         raise FileNotFoundError(f"no metrics.json under {root}: point the report at a run or multirun directory")
-    return [load_run(p.parent) for p in paths]
+    runs = [load_run(p.parent) for p in paths]
+    if len({r.backbone for r in runs}) > 1:  # a sweep over features=: each backbone its own row
+        for run in runs:
+            run.name_backbone = True
+    return runs
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

@@ -4,15 +4,17 @@ A run directory holds ``config.yaml`` (the resolved config) and ``checkpoints/*.
 they say everything needed to use the model, so nothing has to be re-specified. Two families:
 
 * ``sequence_head``: a head trained on cached frame features (``model.input: features``). The frozen backbone is rebuilt from the saved ``features.*``
-  (arch, weights, and for ``weights: null`` the same ``init_seed`` extraction used), frames are
-  sampled with the saved ``features.sampler`` / ``size`` / ``backend``, and the features are
-  rounded to float16 as the cache stores them, so a prediction repeats the run's test output.
+  (:meth:`FrameEncoder.from_config`: model, weights, pool, and for ``weights: null`` the same
+  ``init_seed`` extraction used), frames are sampled with the saved ``features.sampler`` /
+  ``backend`` and preprocessed as the backbone wants (size, crop, mean/std), and the features
+  are rounded to float16 as the cache stores them, so a prediction repeats the run's test output.
 * ``pixels``: an end-to-end network (the CNN-RNN, ``model.input: clips``) whose ``forward(x: (B, T, 3, H, W), lengths: (B,))``
   takes ImageNet-normalised frames. Clips are sampled with ``data.sampler`` / ``data.size`` /
   ``data.backend`` when the data config has them, else with the ``features`` ones.
 
-Both become a :class:`FramesModel`: ImageNet-normalised frames ``(B, T, 3, H, W)`` and ``lengths
-(B,)`` in, logits ``(B, C)`` out, which is also what ``model.onnx`` exports.
+Both become a network taking normalised float frames ``(B, T, 3, H, W)`` (the backbone's mean/std,
+which :class:`ClipSpec` carries; ImageNet's for the ResNets) and ``lengths (B,)``, giving logits
+``(B, C)``; that is also what ``model.onnx`` exports.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+from torchvision.transforms.v2.functional import center_crop
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
+from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from ucfbench.data.video import read_frames
 from ucfbench.datamodules import model_input
 from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts fast
@@ -47,29 +51,46 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """How a video becomes the model's input: which frames, at what size, read with which decoder."""
+    """How a video becomes the model's input: which frames, at what size, read with which decoder,
+    and the backbone's preprocessing (centre crop to ``crop``, ``mean``/``std``)."""
 
     sampler: object
-    size: int
+    size: int  # short side the decoder scales to (and crops square)
     backend: str = "auto"
+    crop: int | None = None  # the model's input size (None: ``size``)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
     def read(self, path: str | Path) -> tuple[np.ndarray, int]:
         """(T, size, size, 3) uint8 frames of ``path`` (deterministic, evaluation sampling) and the valid length."""
         return read_frames(path, self.sampler, size=self.size, backend=self.backend)
 
+    def to_input(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 (T, H, W, 3) frames -> the model's float (T, 3, crop, crop) input."""
+        x = torch.as_tensor(frames).movedim(-1, -3)  # (T, 3, H, W)
+        crop = self.crop or self.size
+        if tuple(x.shape[-2:]) != (crop, crop):
+            x = center_crop(x, [crop, crop])
+        return normalize(x, self.mean, self.std)
+
     def to_dict(self) -> dict:
         """JSON-able form (the sampler as a Hydra ``_target_`` node), for ONNX sidecars."""
         sampler = {"_target_": f"{type(self.sampler).__module__}.{type(self.sampler).__qualname__}",
                    **{k: v for k, v in vars(self.sampler).items() if not k.startswith("_")}}
-        return {"sampler": sampler, "size": self.size, "backend": self.backend}
+        return {"sampler": sampler, "size": self.size, "backend": self.backend, "crop": self.crop or self.size,
+                "mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, d: dict) -> ClipSpec:
-        return cls(sampler=instantiate(d["sampler"]), size=int(d["size"]), backend=d.get("backend", "auto"))
+        return cls(sampler=instantiate(d["sampler"]), size=int(d["size"]), backend=d.get("backend", "auto"),
+                   crop=d.get("crop"), mean=tuple(d.get("mean", IMAGENET_MEAN)), std=tuple(d.get("std", IMAGENET_STD)))
 
 
 class SequenceHeadModel(nn.Module):
-    """Frozen frame encoder, then the trained classifier: frames (B, T, 3, H, W) -> logits (B, C)."""
+    """Frozen frame encoder, then the trained classifier: frames (B, T, 3, H, W) -> logits (B, C).
+
+    Frames are float, preprocessed as the backbone wants (:meth:`ClipSpec.to_input`).
+    """
 
     def __init__(self, encoder: FrameEncoder, classifier: nn.Module) -> None:
         super().__init__()
@@ -77,10 +98,8 @@ class SequenceHeadModel(nn.Module):
         self.classifier = classifier  # TrainedClassifier (input standardisation + head), or its export twin
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) -> (B, T, D), rounded to float16 as extraction caches them."""
-        b, t = frames.shape[:2]
-        feats = self.encoder(frames.flatten(0, 1))  # (B*T, D)
-        return feats.reshape(b, t, -1).half().float()  # (B, T, D)
+        """(B, T, 3, H, W) preprocessed frames -> (B, T, D), rounded to float16 as extraction caches them."""
+        return self.encoder(frames).half().float()  # (B, T, D)
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(frames), lengths)
@@ -214,8 +233,10 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
         raise CheckpointError(f"{ckpt}: holds neither class_names nor num_classes")
     clip = clip_spec(cfg, family)
     if family == "sequence_head":
-        f = cfg.features
-        encoder = FrameEncoder(arch=f.arch, weights=f.weights, init_seed=int(f.get("init_seed", 0)))
+        encoder = FrameEncoder.from_config(cfg.features)
+        pre = encoder.preprocessing
+        clip = ClipSpec(sampler=clip.sampler, size=pre.resize, backend=clip.backend, crop=pre.size,
+                        mean=pre.mean, std=pre.std)
         net = build_net(cfg.model.net, input_dim=encoder.out_dim, num_classes=len(class_names))
         classifier = TrainedClassifier(net=net, input_dim=encoder.out_dim, input_norm=cfg.model.get("input_norm", "none"))
         classifier.load_trained(state["state_dict"], source=ckpt)

@@ -2,8 +2,9 @@
 
 Files written for a sequence head (``family: sequence_head``):
 
-* ``model.onnx``: frozen backbone + head, ``frames (B, T, 3, H, W)`` float32 ImageNet-normalised
-  and ``lengths (B,)`` int64 -> ``logits (B, C)``. ``python -m ucfbench.predict`` accepts it.
+* ``model.onnx``: frozen backbone + head, ``frames (B, T, 3, H, W)`` float32 normalised with the
+  backbone's mean/std (``clip`` in the sidecar) and ``lengths (B,)`` int64 -> ``logits (B, C)``.
+  ``python -m ucfbench.predict`` accepts it.
 * ``head.onnx``: the head alone (with the input standardisation it was trained with),
   ``x (B, T, D)`` per-frame features and ``lengths (B,)`` -> ``logits (B, C)``.
 
@@ -161,16 +162,17 @@ def export_onnx(trained: TrainedModel, out_dir: str | Path, *, opset: int | None
             std = getattr(trained.head, "input_std", torch.ones(d))
             return mean + std * torch.randn(b, t, d, generator=gen)  # (B, T, D)
 
+        backbone = trained.config.features.get("model") or trained.config.features.get("arch")
         jobs.append(("head", trained.head, features, ["x", "lengths"],
-                     {"x": f"(B, T, {d}) float32 per-frame {trained.config.features.arch} features", "lengths": "(B,) int64"}))
+                     {"x": f"(B, T, {d}) float32 per-frame {backbone} features", "lengths": "(B,) int64"}))
     if not heads_only:
-        size = clip.size
+        size = clip.crop or clip.size
 
         def frames(b: int, t: int, gen: torch.Generator) -> torch.Tensor:
             return torch.randn(b, t, 3, size, size, generator=gen)  # (B, T, 3, H, W)
 
         jobs.append(("model", trained.model, frames, ["frames", "lengths"],
-                     {"frames": f"(B, T, 3, {size}, {size}) float32 ImageNet-normalised RGB", "lengths": "(B,) int64"}))
+                     {"frames": f"(B, T, 3, {size}, {size}) float32 RGB normalised with clip.mean/std", "lengths": "(B,) int64"}))
     for kind, module, make_input, names, inputs in jobs:
         path = out_dir / f"{kind}.onnx"
         gen = torch.Generator().manual_seed(1)

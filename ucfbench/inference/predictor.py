@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.video import VideoDecodeError
 from ucfbench.inference.model import CheckpointError, ClipSpec, TrainedModel, load_trained
 
@@ -80,7 +79,7 @@ class Predictor:
         if not Path(video).is_file():  # the reader's message points at dataset roots and split lists
             raise VideoDecodeError(f"{video}: no such file")
         frames, length = self.clip.read(video)  # (T, H, W, 3) uint8
-        x = frames_to_input(torch.from_numpy(frames)).unsqueeze(0)  # (1, T, 3, H, W)
+        x = self.clip.to_input(torch.from_numpy(frames)).unsqueeze(0)  # (1, T, 3, H, W), the backbone's preprocessing
         logits, attention = self.logits(x, torch.tensor([length], dtype=torch.int64))
         return Prediction(video=str(video), probs=softmax(logits[0].astype(np.float64)), class_names=self.class_names,
                           frames=frames, length=int(length),

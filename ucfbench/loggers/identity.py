@@ -152,7 +152,7 @@ def run_identity(cfg: DictConfig) -> RunIdentity:
     ds = _dataset_identity(cfg, choices.get("dataset", "dataset"))
     model = model_name(choices)
     net = cfg.model.get("net") or {}
-    backbone = net.get("arch") or OmegaConf.select(cfg, "features.arch", default=None)
+    backbone = net.get("arch") or OmegaConf.select(cfg, "features.model", default=None)
     swept = swept_values(hc)
     parts = [ds["dataset"], split_tag(ds["split_name"]) if ds["split_name"] else None, model, f"seed{cfg.seed}"]
     parts += [f"{k.split('.')[-1].lstrip('+~')}{_format_value(v)}" for k, v in swept.items()]

@@ -20,14 +20,16 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ucfbench.backbones.frame_encoder import build_resnet
+from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.models.heads.masking import masked_mean, reverse_within_length, valid_mask
 
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 
 
-class Backbone2D(nn.Module):
-    """A torchvision ResNet without its classifier, applied to every frame: (N, 3, H, W) -> (N, D).
+class Backbone2D(FrameEncoder):
+    """The frame encoder's torchvision ResNet, trainable stage by stage: (B, T, 3, H, W) -> (B, T, D).
+
+    Frames arrive ImageNet-normalised (the clip transforms normalise them, with augmentation).
 
     Args:
         arch: ``resnet18``, ``resnet34``, ``resnet50`` (or ``resnet101``).
@@ -49,15 +51,11 @@ class Backbone2D(nn.Module):
         finetune_layers: Sequence[str] = ("layer3", "layer4"),
         bn_eval: bool = True,
     ) -> None:
-        super().__init__()
         layers = list(STAGES) if list(finetune_layers) == ["all"] else list(finetune_layers)
         unknown = sorted(set(layers) - set(STAGES))
         if unknown:
             raise ValueError(f"finetune_layers: unknown stage(s) {unknown}; choose from {list(STAGES)} or [all]")
-        net = build_resnet(arch, weights, init_seed=init_seed)
-        self.out_dim: int = net.fc.in_features
-        net.fc = nn.Identity()
-        self.net = net
+        super().__init__(library="torchvision", model=arch, weights=weights, init_seed=init_seed, frozen=False)
         self.pretrained = weights is not None
         self.finetune_layers = [s for s in STAGES if s in layers]
         self.bn_eval = bn_eval
@@ -79,9 +77,6 @@ class Backbone2D(nn.Module):
                 if isinstance(m, _BatchNorm) and not any(p.requires_grad for p in m.parameters()):
                     m.eval()  # frozen: keep using (and never update) its running statistics
         return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (N, D)
 
 
 class TemporalAttention(nn.Module):
@@ -199,13 +194,12 @@ class CNNRNN(nn.Module):
 
     def describe(self) -> dict:
         """What ``metrics.json`` records about the backbone this model trains end to end."""
-        return {"features": {"arch": self.arch, "weights": self.weights, "end_to_end": True}}
+        return {"features": {"library": "torchvision", "model": self.arch, "weights": self.weights, "end_to_end": True}}
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) frames -> (B, T, D) per-frame features."""
         assert x.ndim == 5 and x.shape[2] == 3, f"expected (B, T, 3, H, W) frames, got {tuple(x.shape)}"
-        b, t = x.shape[:2]
-        return self.backbone(x.flatten(0, 1)).view(b, t, -1)  # (B*T, D) -> (B, T, D)
+        return self.backbone(x)  # (B, T, D)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return self.head(self.frame_features(x), lengths)
