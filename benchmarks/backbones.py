@@ -34,12 +34,12 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
+from ucfbench.data.datasets import ClipDataset
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.cache import extraction
 from ucfbench.cache.extraction import extract_features
 from ucfbench.cache.features import FeatureSpec
-from ucfbench.data.datasets import ClipDataset
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.data.synthetic import SyntheticUCF101
 from ucfbench.data.synthetic_videos import SyntheticSpec
