@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ucfbench.eval.study import Run
@@ -117,31 +118,33 @@ def comparison_figure(rows: list[dict], groups: dict) -> Figure:
             _chance(ax, rows, lambda r, k=k: 100 * min(k, r["num_classes"]) / r["num_classes"])
             ax.set(title=f"top-{k} accuracy (%)", ylim=(0, 109))
         elif panel == "pairs":
-            width = 0.8 / len(pair_keys)
+            width, shades = 0.8 / len(pair_keys), np.linspace(0.3, 0.7, len(pair_keys))
             for j, key in enumerate(pair_keys):
                 values, errors = bar_data(rows, key)
                 _bars(ax, x - 0.4 + width * (j + 0.5), rows, values, errors, width=width,
-                      colors=[f"C{j}"] * len(rows), fmt="{:.0f}")
-                ax.bar([], [], color=f"C{j}", label=key[len("within_pair_"):])
+                      colors=[str(shades[j])] * len(rows), fmt="{:.0f}")
+            handles = [Patch(color=str(shades[j]), label=k[len("within_pair_"):] + " pairs")
+                       for j, k in enumerate(pair_keys)]
+            ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.9)
             _chance(ax, rows, lambda r: 50.0)
-            ax.set(title="within-pair accuracy (%): pairs that differ only in time", ylim=(0, 115))
+            ax.set(title="within-pair accuracy (%)", ylim=(0, 115))
         else:
             _bars(ax, x, rows, [r["params"] / 1e6 for r in rows], [None] * len(rows), fmt="{:.2f}")
             ax.set(title="parameters (M)")
         ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",
                       fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-        if panel == "pairs":
-            ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     infos = [groups[g] for g in dict.fromkeys(_group(r) for r in rows) if g in groups]
     title = "Model comparison" + (f": {infos[0]['caption']}" if len(infos) == 1 else "")
     flags = list(dict.fromkeys(f for info in infos for f in info["flags"]))
     fig.suptitle(title + ("\n⚠ " + "; ".join(flags) if flags else ""), color="firebrick" if flags else "black")
-    fig.supxlabel("Bars: mean over runs; error bars: ± sample std, only where a row has several runs; "
-                  "dotted: chance" + ("; hatched: leaky protocol" if any(r["leaky"] for r in rows) else "")
-                  + ". Training time is in the tables only: it is not comparable across jobs.", fontsize=8)
+    fig.supxlabel("Bars: mean over runs; error bars: ± sample std, only where a row has several runs; dotted: chance"
+                  + ("; hatched: leaky protocol" if any(r["leaky"] for r in rows) else "") + ".\n"
+                  + ("Within-pair: accuracy between two classes that differ only in temporal order or tempo. "
+                     if pair_keys else "") + "Training time is in the tables only (not comparable across jobs).",
+                  fontsize=8)
     return fig
 
 

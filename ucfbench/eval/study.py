@@ -218,8 +218,8 @@ def aggregate(runs: list[Run]) -> list[dict]:
 
     Rows are ordered by group, then by top-1 (best first). Accuracies are fractions. ``top1_ci95_*``
     come from :func:`top1_ci` (``ci_method`` says which); ``top1_chance_corrected`` is
-    (top-1 − chance) / (1 − chance) with chance = 1 / classes, and ``efficiency_chance_corrected``
-    that in points per million parameters (a chance-level head scores 0, whatever its size).
+    (top-1 − chance) / (1 − chance) with chance = 1 / classes. No accuracy-per-parameter score:
+    docs/report.md says why.
     """
     cells: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
@@ -237,8 +237,6 @@ def aggregate(runs: list[Run]) -> list[dict]:
         row["chance"] = 1 / row["num_classes"] if classes and row["num_classes"] > 1 else math.nan
         row["top1_chance_corrected_mean"] = (row["top1_mean"] - row["chance"]) / (1 - row["chance"])
         row["params"] = int(round(np.mean([r.metrics["params"] for r in rs])))
-        row["efficiency_chance_corrected"] = (100 * row["top1_chance_corrected_mean"] / (row["params"] / 1e6)
-                                              if row["params"] else math.nan)
         row["train_seconds_mean"], row["train_seconds_std"] = _mean_std([r.metrics.get("train_seconds") for r in rs])
         row["best_val_top1_mean"] = _mean_std([r.metrics.get("best_val_top1") for r in rs])[0]
         row["test_videos_mean"] = _mean_std([r.metrics.get("test_videos") for r in rs])[0]

@@ -54,17 +54,16 @@ def markdown_table(rows: list[dict]) -> str:
     pairs = pair_columns(rows)
     header = ["model", "runs", "top-1 (%)", "top-1 95% CI", "top-5 (%)", "mean class acc (%)",
               *[f"within-pair {k[len('within_pair_'):]} (%)" for k in pairs],
-              "params (M)", "chance-corrected top-1 (%) per M params", "train time (s)¹"]
+              "params (M)", "train time (s)¹"]
     body = []
     for r in rows:
         time = "–" if math.isnan(r["train_seconds_mean"]) else f"{r['train_seconds_mean']:.1f}" + (
             "" if math.isnan(r["train_seconds_std"]) else f" ± {r['train_seconds_std']:.1f}")
-        eff = r["efficiency_chance_corrected"]
         body.append([r["model"] + (f" {LEAKY_NOTE}" if r["leaky"] else ""), str(r["runs"]),
                      _pct(r["top1_mean"], r["top1_std"]), _ci(r), _pct(r["top5_mean"], r["top5_std"]),
                      _pct(r["mean_class_acc_mean"], r["mean_class_acc_std"]),
                      *[_pct(r[f"{k}_mean"], r[f"{k}_std"]) for k in pairs],
-                     f"{r['params'] / 1e6:.2f}", "–" if math.isnan(eff) else f"{eff:.1f}", time])
+                     f"{r['params'] / 1e6:.2f}", time])
     return "\n".join(_md(header, body))
 
 
@@ -103,7 +102,7 @@ def chance_sentence(rows: list[dict]) -> str:
         else "Chance: unknown (no class count)"
     if pair_columns(rows):
         text += "; 50% within a pair"
-    return text + ". The efficiency column is (top-1 − chance) / (1 − chance) in points per million parameters."
+    return text + "."
 
 
 def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, source: str, groups: dict,
@@ -179,7 +178,7 @@ def latex_table(rows: list[dict], info: dict) -> str:
     if methods >= {CI_T, CI_BOOTSTRAP}:
         ci_text += " (several runs / one run)"
     chance = sorted({r["chance"] for r in rows if not math.isnan(r["chance"])})
-    caption = (f"{tex_escape(info['caption'])}. Accuracies in \\%, mean $\\pm$ sample std over runs where a row has "
+    caption = (f"{tex_escape(info['caption'].replace(' · ', ', '))}. Accuracies in \\%, mean $\\pm$ sample std over runs where a row has "
                f"several; 95\\% CI of top-1: {ci_text}."
                + (f" Chance: {', '.join(f'{100 * c:.1f}' for c in chance)}\\% top-1" if chance else "")
                + ("; 50\\% within a pair." if pairs and chance else "." if chance else "")
