@@ -90,8 +90,9 @@ def _chance(ax, rows: list[dict], level) -> None:
             if y is not None and not math.isnan(y):
                 ax.hlines(y, start - 0.45, i - 1 + 0.45, colors="0.2", linestyles=":", linewidth=1.4,
                           label="chance" if first else None, zorder=3)
-                ax.annotate(f"chance {y:.3g}", (i - 1 + 0.45, y), ha="right", va="bottom", fontsize=6, color="0.2",
-                            xytext=(0, 1), textcoords="offset points")
+                ax.annotate(f"chance {y:.3g}", (start - 0.45, y), ha="left", va="center", fontsize=6, color="0.1",
+                            xytext=(2, 0), textcoords="offset points", zorder=4,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
                 first = False
             start = i
 
@@ -125,9 +126,9 @@ def comparison_figure(rows: list[dict], groups: dict) -> Figure:
                       colors=[str(shades[j])] * len(rows), fmt="{:.0f}")
             handles = [Patch(color=str(shades[j]), label=k[len("within_pair_"):] + " pairs")
                        for j, k in enumerate(pair_keys)]
-            ax.legend(handles=handles, fontsize=7, loc="lower right", framealpha=0.9)
+            ax.legend(handles=handles, fontsize=7, loc="upper right", ncols=len(handles), framealpha=0.9)
             _chance(ax, rows, lambda r: 50.0)
-            ax.set(title="within-pair accuracy (%)", ylim=(0, 115))
+            ax.set(title="within-pair accuracy (%)", ylim=(0, 125), yticks=range(0, 101, 20))
         else:
             _bars(ax, x, rows, [r["params"] / 1e6 for r in rows], [None] * len(rows), fmt="{:.2f}")
             ax.set(title="parameters (M)")
