@@ -1,7 +1,8 @@
 """Report on a sweep: ``python -m ucfbench.report <multirun dir> [--out DIR] [--ensemble gru,lstm ...]``.
 
 Reads every ``metrics.json`` under the directory (recursively) and writes ``report.md``,
-``report.csv``, ``significance.csv`` and the PNG plots into it (or ``--out``).
+``report.csv`` (with 95% confidence intervals of top-1), ``report.tex`` (booktabs tables),
+``significance.csv`` and the figures (PNG, PDF and SVG) into it (or ``--out``).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ import sys
 from pathlib import Path
 
 from ucfbench.eval.study import (
-    LEAKY_NOTE,
     aggregate,
+    describe_groups,
     duplicate_runs,
     ensemble,
     load_runs,
     paired_tests,
-    render_markdown,
 )
+from ucfbench.eval.tables import render_latex, render_markdown
 from ucfbench.utils.io import atomic_write
 
 log = logging.getLogger("ucfbench")
+FORMATS = ("png", "pdf", "svg")
+DPI = 150
 
 
 def _csv(rows: list[dict]) -> str:
@@ -38,8 +41,15 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def _names(spec: str | list[str] | None) -> list[str] | None:
+    if spec is None or isinstance(spec, list):
+        return spec
+    return [m.strip() for m in spec.split(",") if m.strip()]
+
+
 def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: list[str] = (),
-                 alpha: float = 0.05, plots: bool = True) -> dict:
+                 alpha: float = 0.05, plots: bool = True, dpi: int = DPI, formats: tuple[str, ...] = FORMATS,
+                 confusion: str | list[str] | None = None) -> dict:
     """Aggregate the runs under ``root`` and write the report files into ``out`` (default ``root``).
 
     Args:
@@ -48,59 +58,87 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
         ensembles: comma-separated model lists, e.g. ``["gru,lstm"]``; each adds a row
             ``ensemble(gru+lstm)`` averaging those models' test probabilities per split and seed.
         alpha: significance level of the paired tests.
-        plots: draw the PNG figures.
+        plots: draw the figures.
+        dpi: resolution of the PNGs (and of raster parts of PDF/SVG).
+        formats: figure formats, each figure written once per format.
+        confusion: models that get confusion and per-class figures (``"gru,lstm"`` or a list);
+            ``None``: every row.
 
     Returns:
-        ``{"runs", "rows", "tests", "files"}``: the loaded runs, table rows, test rows, written paths.
+        ``{"runs", "rows", "tests", "groups", "markdown", "latex", "out", "files", "figures"}``:
+        the loaded runs, table rows, test rows, group captions and warnings, the text of
+        ``report.md`` and ``report.tex``, the output directory, every written path and the
+        figures alone.
     """
     root = Path(root)
     out = Path(out) if out else root
-    out.mkdir(parents=True, exist_ok=True)
+    bad = sorted(set(formats) - {"png", "pdf", "svg"})
+    if bad or not formats:
+        raise ValueError(f"--formats {','.join(formats)}: choose from png, pdf, svg")
+    if dpi <= 0:
+        raise ValueError(f"--dpi {dpi}: must be positive")
     runs = load_runs(root)
     notes = []
     for spec in ensembles:
-        members = [m.strip() for m in spec.split(",") if m.strip()]
+        members = _names(spec)
         if len(members) < 2:
             raise ValueError(f"--ensemble {spec!r}: name at least two models, comma-separated (gru,lstm)")
         runs = runs + ensemble(runs, members)
         notes.append(f"`ensemble({'+'.join(members)})` averages the test probabilities of {', '.join(members)} "
                      "per (dataset, split, seed); its parameters and training time are the members' sums.")
-    for (model, dataset, split, _leaky, seed), n in duplicate_runs(runs).items():
+    for (model, dataset, _protocol, split, _leaky, seed), n in duplicate_runs(runs).items():
         notes.append(f"{n} runs of {model} on {dataset} {split} seed {seed}: the sweep varies something besides "
                      "model, seed and split; the row mixes them and paired tests skip that key.")
     rows = aggregate(runs)
-    if any(r["leaky"] for r in rows):
-        notes.append(f"{LEAKY_NOTE}: clips of one group (scene, actor) can be in train and test, which inflates "
-                     "accuracy; compare leaky rows only with each other.")
+    heads = _names(confusion)
+    if heads is not None and (unknown := sorted(set(heads) - {r["model"] for r in rows})):
+        raise ValueError(f"--confusion {','.join(heads)}: no runs of {unknown}; models present: "
+                         f"{sorted({r['model'] for r in rows})}")
+    groups = describe_groups(runs)
     tests = paired_tests(runs, rows, alpha=alpha)
-    files = [out / "report.csv", out / "significance.csv", out / "report.md"]
-    atomic_write(files[0], _csv(rows))
-    atomic_write(files[1], _csv(tests) if tests else "model_a,model_b\n")
+    out.mkdir(parents=True, exist_ok=True)
     figures = []
     if plots:
         from ucfbench.eval.plots import write_plots  # matplotlib only when drawing
 
-        figures = write_plots(rows, runs, out)
-    atomic_write(files[2], render_markdown(runs, rows, tests, source=str(root), notes=notes, alpha=alpha,
-                                           plots=[p.name for p in figures]))
-    return {"runs": runs, "rows": rows, "tests": tests, "files": files + figures}
+        figures = write_plots(rows, runs, out, groups=groups, dpi=dpi, formats=tuple(formats), confusion_heads=heads)
+    shown = "png" if "png" in formats else "svg" if "svg" in formats else None
+    markdown = render_markdown(runs, rows, tests, source=str(root), groups=groups, notes=notes, alpha=alpha,
+                               plots=[p.name for p in figures if p.suffix == f".{shown}"], formats=tuple(formats))
+    latex = render_latex(rows, groups, source=str(root))
+    files = {"report.csv": _csv(rows), "significance.csv": _csv(tests) if tests else "model_a,model_b\n",
+             "report.md": markdown, "report.tex": latex}
+    for name, text in files.items():
+        atomic_write(out / name, text)
+    return {"runs": runs, "rows": rows, "tests": tests, "groups": groups, "markdown": markdown, "latex": latex,
+            "out": out, "files": [out / n for n in files] + figures, "figures": figures}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ucfbench.report", description=__doc__.split("\n\n")[1])
+    p.add_argument("root", type=Path, help="a multirun (or run) directory")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: the root)")
+    p.add_argument("--ensemble", action="append", default=[], metavar="M1,M2[,...]",
+                   help="add an ensemble row averaging these models' probabilities (repeatable)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--dpi", type=int, default=DPI, help=f"PNG resolution (default {DPI})")
+    p.add_argument("--formats", default=",".join(FORMATS), metavar="png,pdf,svg",
+                   help="figure formats (default: all three)")
+    p.add_argument("--confusion", default=None, metavar="M1,M2",
+                   help="confusion and per-class figures for these models only (default: every model)")
+    p.add_argument("--wandb", action="store_true",
+                   help="also log the report as one W&B run in the study's group (offline unless W&B is set up)")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ucfbench.report", description=__doc__.split("\n\n")[1])
-    parser.add_argument("root", type=Path, help="a multirun (or run) directory")
-    parser.add_argument("--out", type=Path, default=None, help="output directory (default: the root)")
-    parser.add_argument("--ensemble", action="append", default=[], metavar="M1,M2[,...]",
-                        help="add an ensemble row averaging these models' probabilities (repeatable)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    parser.add_argument("--no-plots", action="store_true", help="tables only")
-    parser.add_argument("--wandb", action="store_true",
-                        help="also log the report as one W&B run in the study's group (offline unless W&B is set up)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         result = write_report(args.root, args.out, ensembles=args.ensemble, alpha=args.alpha,
-                              plots=not args.no_plots)
+                              plots=not args.no_plots, dpi=args.dpi, formats=tuple(_names(args.formats)),
+                              confusion=args.confusion)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -108,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         from ucfbench.loggers.study import publish_study  # wandb only when asked
 
         publish_study(args.root, args.out)
-    print((Path(args.out or args.root) / "report.md").read_text())
-    print(f"{len(result['runs'])} runs -> " + ", ".join(str(p) for p in result["files"]))
+    print(result["markdown"])
+    tables = [p.name for p in result["files"] if p not in result["figures"]]
+    print(f"{len(result['runs'])} runs -> {result['out']}: {', '.join(tables)}"
+          + (f", {len(result['figures'])} figure files ({args.formats})" if result["figures"] else ""))
     return 0
 
 

@@ -20,11 +20,17 @@ from ucfbench.eval.study import (
     LEAKY_NOTE,
     Run,
     aggregate,
+    bootstrap_accuracy,
+    describe_groups,
     ensemble,
     holm,
     load_runs,
     mcnemar_exact,
     protocol_family,
+    run_protocol,
+    split_label,
+    t_interval,
+    t_quantile_975,
 )
 from ucfbench.report import main, write_report
 
@@ -124,9 +130,16 @@ def test_table_values(sweep: Path) -> None:
     # per-class recall: seed 0 (3/4, 3/3, 2/3), seed 1 (2/4, 2/3, 2/3)
     assert gru["mean_class_acc_mean"] == pytest.approx(((0.75 + 1 + 2 / 3) / 3 + (0.5 + 2 / 3 + 2 / 3) / 3) / 2)
     assert gru["train_seconds_mean"] == pytest.approx(11.0)
-    assert gru["params"] == 1_000_000 and gru["efficiency"] == pytest.approx(70.0)
+    # chance 1/3: (0.7 - 1/3) / (2/3) = 0.55 chance-corrected
+    assert gru["num_classes"] == 3 and gru["chance"] == pytest.approx(1 / 3)
+    assert gru["top1_chance_corrected_mean"] == pytest.approx(0.55) and gru["params"] == 1_000_000
+    assert not any("efficiency" in k for k in gru)  # per-parameter scores ranked order-blind heads first
     assert by[("lstm", False)]["top1_mean"] == pytest.approx(0.3) and by[("lstm", False)]["top1_std"] == 0
-    assert by[("mean_pool", False)]["efficiency"] == pytest.approx(50 / 0.2)
+    # two runs: t-interval over them (here wider than [0, 1], clipped); one run: bootstrap over its videos
+    assert (gru["ci_method"], gru["top1_ci95_low"], gru["top1_ci95_high"]) == ("t_over_runs", 0.0, 1.0)
+    assert by[("lstm", False)]["top1_ci95_low"] == by[("lstm", False)]["top1_ci95_high"] == pytest.approx(0.3)
+    leaky = by[("gru", True)]
+    assert (leaky["ci_method"], leaky["top1_ci95_low"], leaky["top1_ci95_high"]) == ("bootstrap_over_videos", 1.0, 1.0)
     assert "within_pair_reversed_mean" in gru
     # sorted best first within a group, leaky rows in their own group
     assert [(r["model"], r["leaky"]) for r in rows] == [("gru", False), ("mean_pool", False), ("lstm", False),
@@ -137,8 +150,9 @@ def test_leaky_rows_are_separate_and_marked(sweep: Path, tmp_path: Path) -> None
     write_report(sweep, tmp_path / "out", plots=False)
     rows = _rows(tmp_path / "out" / "report.csv")
     required = {"model", "runs", "top1_mean", "top1_std", "top5_mean", "mean_class_acc_mean", "params",
-                "train_seconds_mean", "efficiency", "leaky", "dataset", "protocol", "top5_std",
-                "within_pair_reversed_mean"}
+                "train_seconds_mean", "leaky", "dataset", "protocol", "top5_std",
+                "within_pair_reversed_mean", "top1_ci95_low", "top1_ci95_high", "ci_method", "num_classes",
+                "chance", "top1_chance_corrected_mean"}
     assert required <= set(rows[0])
     leaky = [r for r in rows if r["leaky"] == "True"]
     assert [(r["model"], r["protocol"], r["runs"], r["top1_mean"], r["top1_std"]) for r in leaky] == [
@@ -200,28 +214,214 @@ def test_ensemble_fixes_errors(tmp_path: Path) -> None:
 
 def test_every_plot_is_written(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = write_report(sweep, out, ensembles=["gru,lstm"])
+    result = write_report(sweep, out, ensembles=["gru,lstm"], dpi=60)
     names = {p.name for p in result["files"]}
-    # two groups (official and leaky random): file names carry the group
-    expected = {"report.md", "report.csv", "significance.csv", "comparison.png", "curves_grid.png",
-                *(f"curves_synthetic-official_{m}.png" for m in ("gru", "lstm", "mean_pool")),
-                "curves_synthetic-random-leaky_gru.png", "confusion_synthetic-official_gru.png",
-                "classes_synthetic-official_gru.png", "confusion_synthetic-random-leaky_gru.png",
-                "classes_synthetic-random-leaky_gru.png"}
-    assert expected <= names
+    heads = ("gru", "lstm", "mean_pool", "ensemble_gru+lstm")
+    # two groups (official and leaky random): file names carry the group; every head gets its confusion
+    stems = {"comparison", "curves_grid", *(f"curves_synthetic-official_{m}" for m in ("gru", "lstm", "mean_pool")),
+             "curves_synthetic-random-leaky_gru", "confusion_synthetic-random-leaky_gru",
+             "classes_synthetic-random-leaky_gru",
+             *(f"{kind}_synthetic-official_{m}" for kind in ("confusion", "classes") for m in heads)}
+    expected = {"report.md", "report.csv", "report.tex", "significance.csv",
+                *(f"{stem}.{fmt}" for stem in stems for fmt in ("png", "pdf", "svg"))}
+    assert expected <= names and {p.name for p in result["figures"]} == names - {
+        "report.md", "report.csv", "report.tex", "significance.csv"}
+    md = (out / "report.md").read_text()
     for name in expected:
-        assert (out / name).stat().st_size > 0
+        head = (out / name).read_bytes()[:200]
         if name.endswith(".png"):
-            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert f"]({name})" in (out / "report.md").read_text()
+            assert head[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"]({name})" in md
+        elif name.endswith(".pdf"):
+            assert head[:5] == b"%PDF-"
+        elif name.endswith(".svg"):
+            assert b"<svg" in (out / name).read_bytes()
+    assert "](comparison.pdf)" not in md and "also as PDF and SVG" in md
 
 
-def test_one_group_plots_are_named_by_model(tmp_path: Path) -> None:
-    for seed in (0, 1):
-        write_run(tmp_path / f"g{seed}", model="gru", seed=seed, probs=probs_for(first(7)))
-        write_run(tmp_path / f"m{seed}", model="mean_pool", seed=seed, probs=probs_for(first(5)))
-    files = {p.name for p in write_report(tmp_path)["files"]}
-    assert {"curves_gru.png", "curves_mean_pool.png", "confusion_gru.png", "classes_gru.png"} <= files
+def _png_width(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")  # IHDR width
+
+
+def test_dpi_and_formats(sweep: Path, tmp_path: Path) -> None:
+    assert main([str(sweep), "--out", str(tmp_path / "a"), "--dpi", "50", "--formats", "png"]) == 0
+    assert main([str(sweep), "--out", str(tmp_path / "b"), "--dpi", "100", "--formats", "png,svg"]) == 0
+    assert not list((tmp_path / "a").glob("*.pdf")) and not list((tmp_path / "a").glob("*.svg"))
+    assert (tmp_path / "b" / "comparison.svg").is_file() and not (tmp_path / "b" / "comparison.pdf").exists()
+    ratio = _png_width(tmp_path / "b" / "comparison.png") / _png_width(tmp_path / "a" / "comparison.png")
+    assert 1.7 < ratio < 2.2  # not exactly 2: text is laid out per resolution
+    assert main([str(sweep), "--out", str(tmp_path / "c"), "--formats", "png,jpg"]) == 2
+
+
+def test_latex_table(sweep: Path, tmp_path: Path) -> None:
+    write_run(sweep / "7", model="stacked_lstm", seed=0, probs=probs_for(first(4)))
+    write_report(sweep, tmp_path, ensembles=["gru,lstm"], plots=False)
+    tex = (tmp_path / "report.tex").read_text()
+    assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == 2  # official and leaky random
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
+        assert tex.count(rule) == 2
+    assert r"\texttt{stacked\_lstm}" in tex and "stacked_lstm" not in tex.replace(r"\_", "")
+    assert r"\texttt{ensemble(gru+lstm)}" in tex
+    assert r"70.0 $\pm$ 14.1" in tex  # gru: two runs, mean ± std
+    assert r"\textbf{70.0 $\pm$ 14.1}" in tex  # the best top-1 of its table
+    assert "40.0 &" in tex and r"40.0 $\pm$" not in tex  # stacked_lstm: one run, no ±
+    assert r"\label{tab:synthetic-random-leaky}" in tex and r"\textbf{Warning:}" in tex
+    assert "⚠" not in tex and "·" not in tex  # no characters pdflatex cannot typeset
+    body = [line for line in tex.splitlines() if line.endswith(r"\\")]
+    assert {line.count(" & ") for line in body} == {7} and tex.count(r"\begin{tabular}{lrrrrrrr}") == 2
+
+
+def test_t_interval_and_quantiles() -> None:
+    low, high = t_interval([0.5, 0.6, 0.7])  # mean 0.6, std 0.1, t(0.975, 2) = 4.3027
+    assert (low, high) == pytest.approx((0.6 - 4.3027 * 0.1 / math.sqrt(3), 0.6 + 4.3027 * 0.1 / math.sqrt(3)))
+    assert t_interval([0.95, 1.0, 1.0]) [1] == 1.0  # clipped to a fraction
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 5, 29, 30, 31, 50, 200):
+        assert t_quantile_975(df) == pytest.approx(scipy_stats.t.ppf(0.975, df), abs=2e-4)
+
+
+def test_bootstrap_ci_is_deterministic_and_contains_the_estimate() -> None:
+    first_ci, again = bootstrap_accuracy(200, 240), bootstrap_accuracy(200, 240)
+    assert first_ci == again
+    low, high = first_ci
+    assert low < 200 / 240 < high
+    half = 1.96 * math.sqrt((200 / 240) * (40 / 240) / 240)  # the normal approximation, for scale
+    assert high - low == pytest.approx(2 * half, rel=0.1)
+    assert bootstrap_accuracy(240, 240) == (1.0, 1.0) and bootstrap_accuracy(0, 8) == (0.0, 0.0)
+    assert bootstrap_accuracy(200, 240, seed=1) != first_ci  # the seed is what makes it repeat
+
+
+def test_ci_columns_per_row(tmp_path: Path) -> None:
+    many = VIDEOS * 6  # 60 test videos: not a tiny set
+    labels = LABELS * 6
+    write_run(tmp_path / "g0", model="gru", seed=0, probs=probs_for([i % 3 > 0 for i in range(60)], labels),
+              labels=labels, videos=[f"{i}/{v}" for i, v in enumerate(many)])
+    write_report(tmp_path, plots=False)
+    row = _rows(tmp_path / "report.csv")[0]
+    assert row["ci_method"] == "bootstrap_over_videos" and float(row["top1_mean"]) == pytest.approx(40 / 60)
+    assert float(row["top1_ci95_low"]) < 40 / 60 < float(row["top1_ci95_high"])
+    write_report(tmp_path, plots=False)
+    assert _rows(tmp_path / "report.csv")[0] == row  # the same interval on every report
+    md = (tmp_path / "report.md").read_text()
+    assert "percentile bootstrap over the test videos" in md and "tiny" not in md
+    assert "*synthetic · protocol official (split1) · 3 classes · 60 test videos · 1 seed*" in md
+
+
+def _fake_rows() -> list[dict]:
+    runs = []
+    for seed, n in ((0, 8), (1, 6)):
+        runs.append(Run(path=Path("."), metrics={"dataset": "synthetic", "split": "split1", "model": "gru",
+                                                 "seed": seed, "top1": n / 10, "top5": 1.0, "mean_class_acc": n / 10,
+                                                 "params": 10**6, "num_classes": 3, "test_videos": 10,
+                                                 "within_pair_reversed": 0.9}))
+    runs.append(Run(path=Path("."), metrics={"dataset": "synthetic", "split": "split1", "model": "mean_pool",
+                                             "seed": 0, "top1": 0.4, "top5": 1.0, "mean_class_acc": 0.4,
+                                             "params": 10**5, "num_classes": 3, "test_videos": 10,
+                                             "within_pair_reversed": 0.5}))
+    return aggregate(runs), describe_groups(runs)
+
+
+def test_error_bars_only_for_rows_with_several_runs() -> None:
+    from matplotlib.container import ErrorbarContainer
+
+    from ucfbench.eval.plots import bar_data, comparison_figure
+
+    rows, groups = _fake_rows()
+    assert [r["model"] for r in rows] == ["gru", "mean_pool"] and [r["runs"] for r in rows] == [2, 1]
+    values, errors = bar_data(rows, "top1")
+    assert values == pytest.approx([70.0, 40.0]) and errors[0] == pytest.approx(100 * math.sqrt(0.02))
+    assert errors[1] is None
+    fig = comparison_figure(rows, groups)
+    top1 = fig.axes[0]
+    bars = [c for c in top1.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 1
+    segments = bars[0].lines[2][0].get_segments()
+    assert [seg[0][0] for seg in segments] == [0]  # one error bar, on gru (x = 0); none on mean_pool's one run
+    assert segments[0][:, 1] == pytest.approx([70 - errors[0], 70 + errors[0]])
+
+
+def test_chance_lines_and_within_pair_panel() -> None:
+    from ucfbench.eval.plots import comparison_figure
+
+    rows, groups = _fake_rows()
+    fig = comparison_figure(rows, groups)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles[:2] == ["top-1 accuracy (%)", "top-5 accuracy (%)"] and titles[2].startswith("within-pair")
+    assert not any("training" in t for t in titles)  # training time is not plotted as a comparison
+
+    def chance(ax) -> list[float]:
+        return [seg[0][1] for c in ax.collections if c.get_label() == "chance" for seg in c.get_segments()]
+
+    assert chance(fig.axes[0]) == pytest.approx([100 / 3])  # 1 / num_classes
+    assert chance(fig.axes[1]) == pytest.approx([100.0])  # top-5 of 3 classes
+    assert chance(fig.axes[2]) == pytest.approx([50.0])  # within a pair
+    no_pairs = [{k: v for k, v in r.items() if not k.startswith("within_pair")} for r in rows]
+    titles = [ax.get_title() for ax in comparison_figure(no_pairs, groups).axes if ax.get_visible()]
+    assert not any(t.startswith("within-pair") for t in titles)
+    assert "synthetic · protocol official (split1) · 3 classes · 10 test videos" in fig._suptitle.get_text()
+
+
+def test_curves_have_their_own_y_axes(sweep: Path) -> None:
+    from ucfbench.eval.plots import curves_figure
+
+    runs = load_runs(sweep)
+    big = [r for r in runs if r.model == "mean_pool"]
+    for r in big:
+        r.history = [{**h, "val/loss": 12.0} for h in r.history]
+    fig = curves_figure([("gru", [r for r in runs if r.model == "gru"]), ("mean_pool", big)])
+    loss_gru, loss_mean = fig.axes[0], fig.axes[2]
+    assert loss_gru.get_shared_y_axes().get_siblings(loss_gru) == [loss_gru]
+    assert loss_gru.get_ylim()[1] < 2 < 12 <= loss_mean.get_ylim()[1]
+
+
+def test_class_labels_stay_inside_the_axes(sweep: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ucfbench.eval.plots import classes_figure
+
+    runs = [r for r in load_runs(sweep) if r.model == "gru" and r.metrics["leaky"]]  # 100% on every class
+    fig = classes_figure(runs, "gru")
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text() == "100.0"]
+    assert len(labels) == 3
+    for text in labels:
+        assert text.get_window_extent().x1 <= ax.get_window_extent().x1
+
+
+def test_confusion_for_chosen_heads(sweep: Path, tmp_path: Path) -> None:
+    files = {p.name for p in write_report(sweep, tmp_path, confusion="lstm,mean_pool", formats=("png",))["files"]}
+    assert {n for n in files if n.startswith("confusion_")} == {"confusion_synthetic-official_lstm.png",
+                                                                "confusion_synthetic-official_mean_pool.png"}
+    assert main([str(sweep), "--out", str(tmp_path), "--confusion", "gruu"]) == 2
+
+
+def test_warning_banners(sweep: Path, tmp_path: Path) -> None:
+    from ucfbench.eval.plots import comparison_figure
+
+    result = write_report(sweep, tmp_path, plots=False)  # 10 test videos, one leaky group
+    md = result["markdown"]
+    banner = md.split("\n\n")[1]
+    assert banner.startswith("> **Read with care.**")
+    assert "tiny test set: 10 test videos per run (under 50)" in banner and LEAKY_NOTE in banner
+    fig = comparison_figure(result["rows"], result["groups"])
+    title = fig._suptitle.get_text()
+    assert "\n⚠ " in title and "leaky split" in title and "tiny test set (10 videos)" in title
+    (sweep / "0" / ".hydra").mkdir()
+    (sweep / "0" / ".hydra" / "overrides.yaml").write_text("- model=gru\n- debug=tiny\n")
+    assert "debug run" in write_report(sweep, tmp_path, plots=False)["markdown"]
+
+
+@pytest.mark.parametrize(("metrics", "protocol", "split"), [
+    ({"split": "fold03"}, "logo", "fold03"),
+    ({"split": "split2"}, "official", "split2"),
+    ({"split": "random"}, "random", "random"),
+    ({"protocol": "logo", "split": None, "fold": 3}, "logo", "fold03"),
+    ({"protocol": "official", "split": 2}, "official", "split2"),
+    ({"protocol": "groups", "split": "1", "fold": 2}, "groups", "split1/fold02"),
+])
+def test_protocol_split_fold_fields(metrics: dict, protocol: str, split: str) -> None:
+    assert (run_protocol(metrics), split_label(metrics)) == (protocol, split)
 
 
 def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -258,3 +458,25 @@ def test_real_tiny_sweep_then_report(tmp_path: Path) -> None:
     assert {m: rows[m]["runs"] for m in ("gru", "mean_pool")} == {"gru": "2", "mean_pool": "2"}
     assert rows["gru"]["leaky"] == "False" and rows["ensemble(gru+mean_pool)"]["runs"] == "2"
     assert (sweep_dir / "comparison.png").is_file() and (sweep_dir / "significance.csv").is_file()
+    md = (sweep_dir / "report.md").read_text()
+    assert "tiny test set" in md and "debug run" in md  # debug=tiny: 4 classes, a handful of test videos
+    assert {"top1_ci95_low", "top1_ci95_high", "ci_method"} <= set(rows["gru"])
+    assert r"\toprule" in (sweep_dir / "report.tex").read_text() and (sweep_dir / "comparison.pdf").is_file()
+
+
+@pytest.mark.slow
+def test_notebook_executes_headless(sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """notebooks/report.ipynb top to bottom in a real Jupyter kernel (nbclient + ipykernel), as
+    ``jupyter execute`` runs it, on the fake sweep."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("UCFBENCH_REPORT_DIR", str(sweep))
+    monkeypatch.setenv("UCFBENCH_REPORT_OUT", str(tmp_path / "out"))
+    nb = nbformat.read(REPO / "notebooks" / "report.ipynb", as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # the figures, shown inline
+    assert any("text/markdown" in o.get("data", {}) and "top-1 95% CI" in o["data"]["text/markdown"] for o in outputs)
+    assert {"report.md", "report.tex", "comparison.svg"} <= {p.name for p in (tmp_path / "out").iterdir()}

@@ -1,4 +1,8 @@
-"""Report figures (PNG, matplotlib's Agg canvas, no pyplot state): comparison, curves, confusion, classes."""
+"""Report figures (matplotlib's Agg canvas, no pyplot state): comparison, curves, confusion, classes.
+
+Every figure is written in each of ``formats`` (PNG, PDF, SVG by default) at ``dpi``; PDF and SVG
+carry no creation date, so the same runs give the same files.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,26 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ucfbench.eval.study import Run
 
 CURVES = (("loss", "train/loss", "val/loss", 1.0), ("top-1 (%)", "train/top1", "val/top1", 100.0))
+FORMATS = ("png", "pdf", "svg")
+DPI = 150
+_METADATA = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path, *, dpi: int = DPI, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """``fig`` as ``path`` with each suffix of ``formats``; returns the files written."""
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    return path
+    written = []
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        fig.savefig(target, dpi=dpi, bbox_inches="tight", metadata=_METADATA.get(fmt))
+        written.append(target)
+    return written
 
 
 def _group(row: dict) -> tuple:
@@ -44,30 +57,96 @@ def _nan0(v: float) -> float:
     return 0.0 if v is None or math.isnan(v) else v
 
 
-def comparison(rows: list[dict], path: Path) -> Path:
-    """Seed 003's four panels: top-1, top-5, training time and parameters per row (± std)."""
+def bar_data(rows: list[dict], key: str, scale: float = 100.0) -> tuple[list[float], list[float | None]]:
+    """Bar heights and error bars of ``<key>_mean`` / ``<key>_std``: an error bar (± sample std) only
+    for rows with more than one run; ``None`` for the others (one run has no spread to show)."""
+    values = [_nan0(r[f"{key}_mean"]) * scale for r in rows]
+    errors = [r[f"{key}_std"] * scale if r["runs"] > 1 and not math.isnan(r[f"{key}_std"]) else None for r in rows]
+    return values, errors
+
+
+def _bars(ax, x: np.ndarray, rows: list[dict], values: list[float], errors: list[float | None], *,
+          width: float = 0.8, colors: list[str] | None = None, fmt: str = "{:.1f}") -> None:
+    bars = ax.bar(x, values, width=width, color=colors or [f"C{i % 10}" for i in range(len(rows))])
+    for bar, r in zip(bars, rows):
+        if r["leaky"]:
+            bar.set_hatch("//")
+    with_err = [i for i, e in enumerate(errors) if e is not None]
+    if with_err:
+        ax.errorbar(x[with_err], [values[i] for i in with_err], yerr=[errors[i] for i in with_err], fmt="none",
+                    ecolor="black", elinewidth=1, capsize=3, label="± std over runs")
+    for i, (bar, v) in enumerate(zip(bars, values)):
+        ax.annotate(fmt.format(v), (bar.get_x() + bar.get_width() / 2, v + (errors[i] or 0)), ha="center",
+                    va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+
+
+def _chance(ax, rows: list[dict], level) -> None:
+    """A dotted chance line over each group's bars (groups are contiguous; ``level(row)`` in %)."""
+    start = 0
+    first = True
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or _group(rows[i]) != _group(rows[start]):
+            y = level(rows[start])
+            if y is not None and not math.isnan(y):
+                ax.hlines(y, start - 0.45, i - 1 + 0.45, colors="0.2", linestyles=":", linewidth=1.4,
+                          label="chance" if first else None, zorder=3)
+                ax.annotate(f"chance {y:.3g}", (start - 0.45, y), ha="left", va="center", fontsize=6, color="0.1",
+                            xytext=(2, 0), textcoords="offset points", zorder=4,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+                first = False
+            start = i
+
+
+def comparison_figure(rows: list[dict], groups: dict) -> Figure:
+    """Top-1, top-5, within-pair accuracy (when the dataset has pairs) and parameters per row.
+
+    Error bars (± sample std) only on rows with several runs; a dotted chance line on every
+    accuracy panel; leaky rows hatched; the caption and any warning in the title.
+    """
     multi = len({_group(r) for r in rows}) > 1
     names = [label(r, with_group=multi) for r in rows]
-    fig = Figure(figsize=(max(8, 1.1 * len(rows) * 2), 7.5), layout="constrained")
-    axes = fig.subplots(2, 2)
-    panels = [("top-1 accuracy (%)", "top1_mean", "top1_std", 100), ("top-5 accuracy (%)", "top5_mean", "top5_std", 100),
-              ("training time (s)", "train_seconds_mean", "train_seconds_std", 1), ("parameters (M)", "params", None, 1e-6)]
+    pair_keys = [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean")
+                 and any(not math.isnan(r[k]) for r in rows)]
+    panels = ["top1", "top5"] + (["pairs"] if pair_keys else []) + ["params"]
+    fig = Figure(figsize=(max(8.0, 0.9 * len(rows) * 2), 3.6 * math.ceil(len(panels) / 2) + 1.0),
+                 layout="constrained")
+    axes = list(fig.subplots(math.ceil(len(panels) / 2), 2, squeeze=False).flat)
     x = np.arange(len(rows))
-    for ax, (title, key, err, scale) in zip(axes.flat, panels):
-        values = [_nan0(r[key]) * scale for r in rows]
-        errors = [_nan0(r[err]) * scale for r in rows] if err else None
-        bars = ax.bar(x, values, yerr=errors, capsize=3, color=[f"C{i % 10}" for i in range(len(rows))])
-        for bar, r, v in zip(bars, rows, values):
-            if r["leaky"]:
-                bar.set_hatch("//")
-            ax.annotate(f"{v:.1f}" if scale != 1e-6 else f"{v:.2f}", (bar.get_x() + bar.get_width() / 2, v),
-                        ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
-        ax.set_title(title)
+    for ax, panel in zip(axes, panels):
+        if panel in ("top1", "top5"):
+            k = 1 if panel == "top1" else 5
+            _bars(ax, x, rows, *bar_data(rows, panel))
+            _chance(ax, rows, lambda r, k=k: 100 * min(k, r["num_classes"]) / r["num_classes"])
+            ax.set(title=f"top-{k} accuracy (%)", ylim=(0, 109))
+        elif panel == "pairs":
+            width, shades = 0.8 / len(pair_keys), np.linspace(0.3, 0.7, len(pair_keys))
+            for j, key in enumerate(pair_keys):
+                values, errors = bar_data(rows, key)
+                _bars(ax, x - 0.4 + width * (j + 0.5), rows, values, errors, width=width,
+                      colors=[str(shades[j])] * len(rows), fmt="{:.0f}")
+            handles = [Patch(color=str(shades[j]), label=k[len("within_pair_"):] + " pairs")
+                       for j, k in enumerate(pair_keys)]
+            ax.legend(handles=handles, fontsize=7, loc="upper right", ncols=len(handles), framealpha=0.9)
+            _chance(ax, rows, lambda r: 50.0)
+            ax.set(title="within-pair accuracy (%)", ylim=(0, 125), yticks=range(0, 101, 20))
+        else:
+            _bars(ax, x, rows, [r["params"] / 1e6 for r in rows], [None] * len(rows), fmt="{:.2f}")
+            ax.set(title="parameters (M)")
         ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",
                       fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("Model comparison (mean ± std over runs; hatched = leaky protocol)")
-    return _save(fig, path)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    infos = [groups[g] for g in dict.fromkeys(_group(r) for r in rows) if g in groups]
+    title = "Model comparison" + (f": {infos[0]['caption']}" if len(infos) == 1 else "")
+    flags = list(dict.fromkeys(f for info in infos for f in info["flags"]))
+    fig.suptitle(title + ("\n⚠ " + "; ".join(flags) if flags else ""), color="firebrick" if flags else "black")
+    fig.supxlabel("Bars: mean over runs; error bars: ± sample std, only where a row has several runs; dotted: chance"
+                  + ("; hatched: leaky protocol" if any(r["leaky"] for r in rows) else "") + ".\n"
+                  + ("Within-pair: accuracy between two classes that differ only in temporal order or tempo. "
+                     if pair_keys else "") + "Training time is in the tables only (not comparable across jobs).",
+                  fontsize=8)
+    return fig
 
 
 def mean_history(runs: list[Run]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -93,20 +172,14 @@ def _draw_curves(axes: np.ndarray, hist: dict, title: str) -> None:
         ax.legend(fontsize=8)
 
 
-def curves(runs: list[Run], title: str, path: Path) -> Path:
-    """Train / val loss and top-1 against epoch, mean over ``runs`` (from history.csv)."""
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    _draw_curves(fig.subplots(1, 2), mean_history(runs), f"{title} (mean of {len(runs)})")
-    return _save(fig, path)
-
-
-def curves_grid(items: list[tuple[str, list[Run]]], path: Path) -> Path:
-    """Every head's curves, one row each, axes shared per column so heads compare at a glance."""
+def curves_figure(items: list[tuple[str, list[Run]]]) -> Figure:
+    """Curves of each item (a head and its runs), one row each; every axis scaled to its own head,
+    so one head's large validation loss does not flatten the others'."""
     fig = Figure(figsize=(10, 2.8 * len(items) + 0.5), layout="constrained")
-    axes = fig.subplots(len(items), 2, sharey="col", squeeze=False)
+    axes = fig.subplots(len(items), 2, squeeze=False)
     for row_axes, (title, runs) in zip(axes, items):
-        _draw_curves(row_axes, mean_history(runs), title)
-    return _save(fig, path)
+        _draw_curves(row_axes, mean_history(runs), title if len(items) > 1 else f"{title} (mean of {len(runs)})")
+    return fig
 
 
 def summed_confusion(runs: list[Run]) -> tuple[list[str], np.ndarray, int]:
@@ -119,7 +192,7 @@ def summed_confusion(runs: list[Run]) -> tuple[list[str], np.ndarray, int]:
     return classes, np.sum([r.confusion for r in same], axis=0), len(same)
 
 
-def confusion(runs: list[Run], title: str, path: Path) -> Path:
+def confusion_figure(runs: list[Run], title: str) -> Figure:
     """Row-normalised confusion matrix (colour) with counts where it is small enough to read."""
     classes, conf, used = summed_confusion(runs)
     c = len(classes)
@@ -138,10 +211,10 @@ def confusion(runs: list[Run], title: str, path: Path) -> Path:
                 ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=f"{title}: confusion, sum of {used} run(s)")
-    return _save(fig, path)
+    return fig
 
 
-def classes(runs: list[Run], title: str, path: Path, k: int = 10) -> Path:
+def classes_figure(runs: list[Run], title: str, k: int = 10) -> Figure:
     """The ``k`` best and worst classes by accuracy (all classes when there are at most 2k)."""
     names, conf, used = summed_confusion(runs)
     support = conf.sum(1)
@@ -155,36 +228,41 @@ def classes(runs: list[Run], title: str, path: Path, k: int = 10) -> Path:
     bars = ax.barh(y, [100 * acc[i] for i in shown], color=["C3" if i in worst else "C2" for i in shown])
     ax.bar_label(bars, [f"{100 * acc[i]:.1f}" for i in shown], padding=2, fontsize=7)
     ax.set_yticks(y, [f"{names[i]} (n={support[i]})" for i in shown], fontsize=8)
-    ax.set(xlim=(0, 100), xlabel="accuracy (%)",
+    # Room right of 100% for the value labels; ticks stop at 100.
+    ax.set(xlim=(0, 112), xticks=range(0, 101, 20), xlabel="accuracy (%)",
            title=f"{title}: best and worst classes, sum of {used} run(s)" if len(shown) < len(order)
            else f"{title}: per-class accuracy, sum of {used} run(s)")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
-def write_plots(rows: list[dict], runs: list[Run], out: Path) -> list[Path]:
-    """Every figure of the report into ``out``; returns the files written."""
+def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, dpi: int = DPI,
+                formats: tuple[str, ...] = FORMATS, confusion_heads: list[str] | None = None) -> list[Path]:
+    """Every figure of the report into ``out``; returns the files written (each figure in each format).
+
+    ``confusion_heads``: the models that get confusion and per-class figures (default: every row).
+    """
     multi = len({_group(r) for r in rows}) > 1
     cell: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
         cell[(*run.group, run.model)].append(run)
-    written = [comparison(rows, out / "comparison.png")]
+    kw = {"dpi": dpi, "formats": formats}
+    written = save(comparison_figure(rows, groups), out / "comparison", **kw)
     grid = []
     for row in rows:
         rs = [r for r in cell[(*_group(row), row["model"])] if r.history]
         if rs:
             title = label(row, with_group=multi).replace("\n", " ")
-            written.append(curves(rs, title, out / f"curves_{slug(row, with_group=multi)}.png"))
+            written += save(curves_figure([(title, rs)]), out / f"curves_{slug(row, with_group=multi)}", **kw)
             grid.append((title, rs))
     if grid:
-        written.append(curves_grid(grid, out / "curves_grid.png"))
-    for group in dict.fromkeys(_group(r) for r in rows):
-        # Rows are sorted best first within a group; the best *head*, so ensembles only when alone.
-        group_rows = [r for r in rows if _group(r) == group]
-        best = next((r for r in group_rows if not r["model"].startswith("ensemble(")), group_rows[0])
-        rs = [r for r in cell[(*group, best["model"])] if r.confusion is not None]
+        written += save(curves_figure(grid), out / "curves_grid", **kw)
+    for row in rows:
+        if confusion_heads is not None and row["model"] not in confusion_heads:
+            continue
+        rs = [r for r in cell[(*_group(row), row["model"])] if r.confusion is not None]
         if rs:
-            title = label(best, with_group=multi).replace("\n", " ")
-            written.append(confusion(rs, title, out / f"confusion_{slug(best, with_group=multi)}.png"))
-            written.append(classes(rs, title, out / f"classes_{slug(best, with_group=multi)}.png"))
+            title = label(row, with_group=multi).replace("\n", " ")
+            written += save(confusion_figure(rs, title), out / f"confusion_{slug(row, with_group=multi)}", **kw)
+            written += save(classes_figure(rs, title), out / f"classes_{slug(row, with_group=multi)}", **kw)
     return written

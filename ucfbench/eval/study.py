@@ -1,7 +1,8 @@
-"""Aggregate a sweep's runs: the results table, paired McNemar tests and probability ensembles.
+"""Aggregate a sweep's runs: the results table, confidence intervals, paired McNemar tests, ensembles.
 
 Pure functions over :class:`Run` objects (what :func:`load_runs` reads from run directories);
-``python -m ucfbench.report`` writes the files and ``ucfbench.eval.plots`` draws the figures.
+``python -m ucfbench.report`` writes the files, ``ucfbench.eval.tables`` renders the markdown and
+LaTeX tables and ``ucfbench.eval.plots`` draws the figures.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from pathlib import Path
 import numpy as np
 
 LEAKY_NOTE = "⚠ leaky: random split over clips"
+TINY_TEST_VIDEOS = 50  # fewer test videos per run than this: a debug-sized run, not a result
+BOOTSTRAP_SAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+CI_T = "t_over_runs"  # ci_method values in report.csv
+CI_BOOTSTRAP = "bootstrap_over_videos"
+# Student t quantile t(0.975, df) for df = 1..30 (above 30, a Cornish-Fisher expansion in 1/df).
+_T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+         2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+         2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
 REQUIRED = ("dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc", "params")
 Group = tuple[str, str, bool]  # (dataset, protocol family, leaky): the runs of one table
 
@@ -52,13 +62,30 @@ class Run:
     @property
     def group(self) -> Group:
         m = self.metrics
-        return str(m["dataset"]), protocol_family(str(m["split"])), bool(m.get("leaky", False))
+        return str(m["dataset"]), run_protocol(m), bool(m.get("leaky", False))
+
+    @property
+    def split_id(self) -> str:
+        return split_label(self.metrics)
 
     @property
     def pair_key(self) -> tuple:
         """Runs of different models with the same key saw the same test videos."""
         m = self.metrics
-        return str(m["dataset"]), str(m["split"]), bool(m.get("leaky", False)), m["seed"]
+        return str(m["dataset"]), run_protocol(m), self.split_id, bool(m.get("leaky", False)), m["seed"]
+
+    @property
+    def num_classes(self) -> int | None:
+        n = self.metrics.get("num_classes")
+        return int(n) if n else (len(self.classes) if self.classes else None)
+
+    @property
+    def correct_count(self) -> tuple[int, int] | None:
+        """(right, test videos): from predictions.csv, else from top-1 and ``test_videos``."""
+        if self.labels is not None:
+            return sum(y == p for y, p in zip(self.labels, self.preds)), len(self.labels)
+        n = self.metrics.get("test_videos")
+        return (round(float(self.metrics["top1"]) * int(n)), int(n)) if n else None
 
 
 def protocol_family(split: str) -> str:
@@ -68,6 +95,38 @@ def protocol_family(split: str) -> str:
     if re.fullmatch(r"split\d+", split):
         return "official"
     return split
+
+
+def run_protocol(metrics: dict) -> str:
+    """A run's protocol: its ``protocol`` field, else the family of its ``split`` string (older runs)."""
+    if metrics.get("protocol") not in (None, ""):
+        return str(metrics["protocol"])
+    return protocol_family(str(metrics.get("split")))
+
+
+def split_label(metrics: dict) -> str:
+    """Which test set of the protocol a run was scored on: ``split1``, ``fold03``, ``random``.
+
+    Reads separate ``split`` / ``fold`` fields (an integer becomes ``split2`` / ``fold03``) or the
+    one string older runs wrote into ``split``.
+    """
+    def name(prefix: str, value: object) -> str:
+        return f"{prefix}{int(value):{'02d' if prefix == 'fold' else 'd'}}" if isinstance(value, int) \
+            or (isinstance(value, str) and value.isdigit()) else str(value)
+
+    split, fold = metrics.get("split"), metrics.get("fold")
+    parts = [name("split", split)] if split not in (None, "") else []
+    if fold not in (None, ""):
+        parts.append(name("fold", fold))
+    return "/".join(parts) or "-"
+
+
+def is_debug(run: Run) -> bool:
+    """A run made with a ``debug=`` option (``metrics.json`` ``debug``, or Hydra's overrides.yaml)."""
+    if run.metrics.get("debug"):
+        return True
+    overrides = run.path / ".hydra" / "overrides.yaml"
+    return overrides.is_file() and re.search(r"^- \+?debug=", overrides.read_text(), re.M) is not None
 
 
 def _float(value: str) -> float:
@@ -124,11 +183,56 @@ def _within_pair_keys(runs: list[Run]) -> list[str]:
                    if k.startswith("within_pair_") and isinstance(v, (int, float))})
 
 
+def t_quantile_975(df: int) -> float:
+    """Student t's 97.5th percentile with ``df`` degrees of freedom (two-sided 95%)."""
+    if df < 1:
+        raise ValueError(f"t quantile needs df >= 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2) \
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
+
+
+def t_interval(values: list[float]) -> tuple[float, float]:
+    """95% t-interval of the mean of ``values`` (at least two), clipped to [0, 1]."""
+    arr = np.asarray(values, dtype=float)
+    half = t_quantile_975(arr.size - 1) * arr.std(ddof=1) / math.sqrt(arr.size)
+    return max(0.0, float(arr.mean() - half)), min(1.0, float(arr.mean() + half))
+
+
+def bootstrap_accuracy(right: int, n: int, *, samples: int = BOOTSTRAP_SAMPLES,
+                       seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95% percentile bootstrap of an accuracy over its ``n`` test videos (``right`` correct).
+
+    Resampling n per-video 0/1 outcomes with replacement and taking the mean is exactly a
+    Binomial(n, right/n) draw over n, so that is what is drawn (any n, constant memory);
+    seeded, so the same inputs give the same interval.
+    """
+    draws = np.random.default_rng(seed).binomial(n, right / n, size=samples) / n
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def top1_ci(rs: list[Run]) -> tuple[float, float, str]:
+    """(low, high, method) of a row's top-1: t over its runs when it has several, else a bootstrap
+    over the one run's test videos; NaN and ``""`` when neither is possible."""
+    values = [float(r.metrics["top1"]) for r in rs]
+    if len(values) > 1:
+        return (*t_interval(values), CI_T)
+    counts = rs[0].correct_count
+    if counts and counts[1]:
+        return (*bootstrap_accuracy(*counts), CI_BOOTSTRAP)
+    return math.nan, math.nan, ""
+
+
 def aggregate(runs: list[Run]) -> list[dict]:
     """One row per (dataset, protocol, leaky, model), mean ± std over its seeds and folds.
 
-    Rows are ordered by group, then by top-1 (best first). Accuracies are fractions;
-    ``efficiency`` is seed 003's score, top-1 (%) per million parameters.
+    Rows are ordered by group, then by top-1 (best first). Accuracies are fractions. ``top1_ci95_*``
+    come from :func:`top1_ci` (``ci_method`` says which); ``top1_chance_corrected`` is
+    (top-1 − chance) / (1 − chance) with chance = 1 / classes. No accuracy-per-parameter score:
+    docs/report.md says why.
     """
     cells: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
@@ -137,20 +241,65 @@ def aggregate(runs: list[Run]) -> list[dict]:
     rows = []
     for (dataset, protocol, leaky, model), rs in cells.items():
         row: dict = {"dataset": dataset, "protocol": protocol, "leaky": leaky, "model": model, "runs": len(rs),
-                     "seeds": len({r.metrics["seed"] for r in rs}), "splits": len({r.metrics["split"] for r in rs})}
+                     "seeds": len({r.metrics["seed"] for r in rs}), "splits": len({r.split_id for r in rs})}
         for key in ("top1", "top5", "mean_class_acc", *pair_keys):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.metrics.get(key) for r in rs])
+        row["top1_ci95_low"], row["top1_ci95_high"], row["ci_method"] = top1_ci(rs)
+        classes = [r.num_classes for r in rs if r.num_classes]
+        row["num_classes"] = classes[0] if classes else math.nan
+        row["chance"] = 1 / row["num_classes"] if classes and row["num_classes"] > 1 else math.nan
+        row["top1_chance_corrected_mean"] = (row["top1_mean"] - row["chance"]) / (1 - row["chance"])
         row["params"] = int(round(np.mean([r.metrics["params"] for r in rs])))
         row["train_seconds_mean"], row["train_seconds_std"] = _mean_std([r.metrics.get("train_seconds") for r in rs])
-        row["efficiency"] = row["top1_mean"] * 100 / (row["params"] / 1e6) if row["params"] else math.nan
         row["best_val_top1_mean"] = _mean_std([r.metrics.get("best_val_top1") for r in rs])[0]
         row["test_videos_mean"] = _mean_std([r.metrics.get("test_videos") for r in rs])[0]
         rows.append(row)
     return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], r["leaky"], -r["top1_mean"], r["model"]))
 
 
+def describe_groups(runs: list[Run]) -> dict[Group, dict]:
+    """Per (dataset, protocol, leaky): its splits, classes, test videos, a caption line and warnings.
+
+    A group warns when it is leaky, when a run has fewer than ``TINY_TEST_VIDEOS`` test videos, or
+    when a run was made with a ``debug=`` option.
+    """
+    by_group: dict[Group, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_group[run.group].append(run)
+    out = {}
+    for group, rs in by_group.items():
+        dataset, protocol, leaky = group
+        splits = sorted({r.split_id for r in rs})
+        classes = sorted({r.num_classes for r in rs if r.num_classes})
+        videos = sorted({int(r.metrics["test_videos"]) for r in rs if r.metrics.get("test_videos") is not None})
+        shown = ", ".join(splits) if len(splits) <= 3 else f"{splits[0]} … {splits[-1]}, {len(splits)} splits"
+        n_classes = "/".join(map(str, classes)) if classes else "?"
+        per = "" if len(splits) == 1 else " per split"
+        n_videos = ("?" if not videos else str(videos[0]) if len(videos) == 1
+                    else f"{videos[0]}–{videos[-1]}") + f" test videos{per}"
+        seeds = len({r.metrics["seed"] for r in rs})
+        caption = (f"{dataset} · protocol {protocol} ({shown}) · {n_classes} classes · {n_videos} · "
+                   f"{seeds} seed{'s' if seeds > 1 else ''}")
+        warnings, flags = [], []  # sentences for report.md, a few words for figure titles
+        if leaky:
+            flags.append("leaky split")
+            warnings.append(f"{LEAKY_NOTE}: clips of one group (scene, actor) are on both sides of the split, "
+                            "which inflates accuracy; compare these rows only with each other")
+        if videos and videos[0] < TINY_TEST_VIDEOS:
+            flags.append(f"tiny test set ({videos[0]} videos)")
+            warnings.append(f"⚠ tiny test set: {videos[0]} test videos per run (under {TINY_TEST_VIDEOS}); "
+                            "one video moves top-1 by " + f"{100 / videos[0]:.1f} points: not a result to quote")
+        if any(is_debug(r) for r in rs):
+            flags.append("debug run")
+            warnings.append("⚠ debug run (made with a debug= option): a smoke test, not a result")
+        out[group] = {"dataset": dataset, "protocol": protocol, "leaky": leaky, "splits": splits, "shown": shown,
+                      "num_classes": classes, "test_videos": videos, "seeds": seeds, "caption": caption,
+                      "warnings": warnings, "flags": flags}
+    return out
+
+
 def duplicate_runs(runs: list[Run]) -> dict[tuple, int]:
-    """(model, dataset, split, leaky, seed) seen more than once: the sweep varied something else."""
+    """(model, dataset, protocol, split, leaky, seed) seen more than once: the sweep varied something else."""
     counts: dict[tuple, int] = defaultdict(int)
     for run in runs:
         counts[(run.model, *run.pair_key)] += 1
@@ -195,8 +344,10 @@ def ensemble(runs: list[Run], members: list[str]) -> list[Run]:
         probs = np.mean([p.probs[_align(ref, p)] for p in parts], axis=0)  # (N, C)
         labels = torch.tensor([ref.classes.index(y) for y in ref.labels])
         pairs = [{"classes": k.split("/"), "kind": v["kind"]} for k, v in ref.metrics.get("within_pair", {}).items()]
-        metrics = {k: ref.metrics[k] for k in ("dataset", "split", "leaky", "seed") if k in ref.metrics}
+        metrics = {k: ref.metrics[k] for k in ("dataset", "protocol", "split", "fold", "leaky", "seed")
+                   if k in ref.metrics}
         metrics.update(model=name, **summary_metrics(torch.from_numpy(probs), labels), test_videos=len(labels),
+                       num_classes=len(ref.classes),
                        params=sum(p.metrics["params"] for p in parts),
                        train_seconds=sum(p.metrics.get("train_seconds") or 0.0 for p in parts))
         pair_acc = within_pair_accuracy(torch.from_numpy(probs), labels, ref.classes, pairs)
@@ -274,69 +425,3 @@ def paired_tests(runs: list[Run], rows: list[dict], *, alpha: float = 0.05) -> l
             test.update(p_holm=adjusted, significant_holm=adjusted < alpha)
         tests += found
     return tests
-
-
-def _pct(mean: float, std: float = math.nan) -> str:
-    if math.isnan(mean):
-        return "–"
-    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if not math.isnan(std) else "")
-
-
-def _md(header: list[str], body: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
-
-
-def markdown_table(rows: list[dict]) -> str:
-    """The rows of one group as a markdown table (percentages; leaky rows marked)."""
-    pairs = [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean")
-             and any(not math.isnan(r[k]) for r in rows)]
-    header = ["model", "runs", "top-1 (%)", "top-5 (%)", "mean class acc (%)",
-              *[f"within-pair {k[len('within_pair_'):]} (%)" for k in pairs],
-              "params (M)", "train time (s)", "efficiency (top-1 %/M)"]
-    body = []
-    for r in rows:
-        time = "–" if math.isnan(r["train_seconds_mean"]) else f"{r['train_seconds_mean']:.1f}" + (
-            "" if math.isnan(r["train_seconds_std"]) else f" ± {r['train_seconds_std']:.1f}")
-        body.append([r["model"] + (f" {LEAKY_NOTE}" if r["leaky"] else ""), str(r["runs"]),
-                     _pct(r["top1_mean"], r["top1_std"]), _pct(r["top5_mean"], r["top5_std"]),
-                     _pct(r["mean_class_acc_mean"], r["mean_class_acc_std"]),
-                     *[_pct(r[f"{k}_mean"], r[f"{k}_std"]) for k in pairs],
-                     f"{r['params'] / 1e6:.2f}", time, f"{r['efficiency']:.2f}"])
-    return "\n".join(_md(header, body))
-
-
-def markdown_tests(tests: list[dict], alpha: float = 0.05) -> str:
-    """McNemar results of one group as a markdown table."""
-    header = ["a vs b", "paired runs", "videos", "top-1 a − b (points)", "a only / b only", "p", "p (Holm)",
-              f"significant at {alpha}"]
-    body = [[f"{t['model_a']} vs {t['model_b']}", str(t["runs"]), str(t["videos"]), f"{t['diff']:+.2f}",
-             f"{t['a_only']} / {t['b_only']}", f"{t['p_value']:.4g}", f"{t['p_holm']:.4g}",
-             ("yes" if t["significant_holm"] else "no") + ("" if t["significant"] == t["significant_holm"]
-                                                            else " (yes before Holm)")]
-            for t in tests]
-    return "\n".join(_md(header, body))
-
-
-def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, source: str,
-                    plots: list[str], notes: list[str], alpha: float = 0.05) -> str:
-    """The whole ``report.md``: one section per (dataset, protocol, leaky), tests, plots, notes."""
-    lines = [f"# Report: `{source}`", "",
-             f"{len(runs)} runs, {len({r['model'] for r in rows})} models. Mean ± sample std over seeds and "
-             "folds/splits of a protocol; accuracies on the test split.", ""]
-    for group in dict.fromkeys((r["dataset"], r["protocol"], r["leaky"]) for r in rows):
-        group_rows = [r for r in rows if (r["dataset"], r["protocol"], r["leaky"]) == group]
-        splits = sorted({str(r.metrics["split"]) for r in runs if r.group == group})
-        shown = ", ".join(splits) if len(splits) <= 3 else f"{splits[0]} … {splits[-1]}, {len(splits)} splits"
-        lines += [f"## {group[0]} · {group[1]} ({shown})" + (f" — {LEAKY_NOTE}" if group[2] else ""), "",
-                  markdown_table(group_rows), ""]
-        group_tests = [t for t in tests if (t["dataset"], t["protocol"], t["leaky"]) == group]
-        if group_tests:
-            lines += ["Paired McNemar exact tests (same test videos, runs paired by split and seed, pooled; "
-                      "Holm-corrected over the pairs of this table):", "", markdown_tests(group_tests, alpha), ""]
-        elif len(group_rows) > 1:
-            lines += ["No pair of models shares a run (split and seed) with predictions.csv: no paired test.", ""]
-    if plots:
-        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots] + [""]
-    if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""The report's tables as text: markdown (``report.md``) and LaTeX with booktabs (``report.tex``).
+
+Pure functions over the rows of :func:`ucfbench.eval.study.aggregate`, the paired tests and the
+group descriptions of :func:`ucfbench.eval.study.describe_groups`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from ucfbench.eval.study import (
+    BOOTSTRAP_SAMPLES,
+    BOOTSTRAP_SEED,
+    CI_BOOTSTRAP,
+    CI_T,
+    LEAKY_NOTE,
+    Group,
+    Run,
+)
+
+TIME_NOTE = ("training wall time on whatever machine ran the job, with whatever else it was running: it ranks "
+             "nothing unless every run had the same idle hardware, so no figure plots it")
+
+
+def group_of(row: dict) -> Group:
+    return row["dataset"], row["protocol"], row["leaky"]
+
+
+def _pct(mean: float, std: float = math.nan) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if not math.isnan(std) else "")
+
+
+def _ci(row: dict, sep: str = "–") -> str:
+    low, high = row["top1_ci95_low"], row["top1_ci95_high"]
+    return "–" if math.isnan(low) else f"{100 * low:.1f}{sep}{100 * high:.1f}"
+
+
+def _md(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
+
+
+def pair_columns(rows: list[dict]) -> list[str]:
+    """``within_pair_<kind>`` keys with a value in some row (the synthetic set's class pairs)."""
+    return [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean")
+            and any(not math.isnan(r[k]) for r in rows)]
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The rows of one group as a markdown table (percentages; leaky rows marked)."""
+    pairs = pair_columns(rows)
+    header = ["model", "runs", "top-1 (%)", "top-1 95% CI", "top-5 (%)", "mean class acc (%)",
+              *[f"within-pair {k[len('within_pair_'):]} (%)" for k in pairs],
+              "params (M)", "train time (s)¹"]
+    body = []
+    for r in rows:
+        time = "–" if math.isnan(r["train_seconds_mean"]) else f"{r['train_seconds_mean']:.1f}" + (
+            "" if math.isnan(r["train_seconds_std"]) else f" ± {r['train_seconds_std']:.1f}")
+        body.append([r["model"] + (f" {LEAKY_NOTE}" if r["leaky"] else ""), str(r["runs"]),
+                     _pct(r["top1_mean"], r["top1_std"]), _ci(r), _pct(r["top5_mean"], r["top5_std"]),
+                     _pct(r["mean_class_acc_mean"], r["mean_class_acc_std"]),
+                     *[_pct(r[f"{k}_mean"], r[f"{k}_std"]) for k in pairs],
+                     f"{r['params'] / 1e6:.2f}", time])
+    return "\n".join(_md(header, body))
+
+
+def markdown_tests(tests: list[dict], alpha: float = 0.05) -> str:
+    """McNemar results of one group as a markdown table."""
+    header = ["a vs b", "paired runs", "videos", "top-1 a − b (points)", "a only / b only", "p", "p (Holm)",
+              f"significant at {alpha}"]
+    body = [[f"{t['model_a']} vs {t['model_b']}", str(t["runs"]), str(t["videos"]), f"{t['diff']:+.2f}",
+             f"{t['a_only']} / {t['b_only']}", f"{t['p_value']:.4g}", f"{t['p_holm']:.4g}",
+             ("yes" if t["significant_holm"] else "no") + ("" if t["significant"] == t["significant_holm"]
+                                                            else " (yes before Holm)")]
+            for t in tests]
+    return "\n".join(_md(header, body))
+
+
+def ci_sentence(rows: list[dict]) -> str:
+    """Which interval each row's ``top1_ci95`` is, in words."""
+    by = {m: [r["model"] for r in rows if r["ci_method"] == m] for m in (CI_T, CI_BOOTSTRAP, "")}
+    parts = []
+    if by[CI_T]:
+        parts.append("a Student-t interval of the mean over the row's runs (seeds and splits as samples) for "
+                     + ("every row" if len(by[CI_T]) == len(rows) else ", ".join(f"`{m}`" for m in by[CI_T])))
+    if by[CI_BOOTSTRAP]:
+        parts.append(f"a percentile bootstrap over the test videos of the row's one run ({BOOTSTRAP_SAMPLES:,} "
+                     f"resamples, seed {BOOTSTRAP_SEED}) for "
+                     + ("every row" if len(by[CI_BOOTSTRAP]) == len(rows)
+                        else ", ".join(f"`{m}`" for m in by[CI_BOOTSTRAP])))
+    if by[""]:
+        parts.append("none for " + ", ".join(f"`{m}`" for m in by[""]) + " (one run without test counts)")
+    return "95% CI of top-1 (`ci_method` in report.csv): " + "; ".join(parts) + "."
+
+
+def chance_sentence(rows: list[dict]) -> str:
+    chances = sorted({r["chance"] for r in rows if not math.isnan(r["chance"])})
+    text = "Chance: " + ", ".join(f"{100 * c:.1f}% top-1 (1/{round(1 / c)} classes)" for c in chances) if chances \
+        else "Chance: unknown (no class count)"
+    if pair_columns(rows):
+        text += "; 50% within a pair"
+    return text + "."
+
+
+def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, source: str, groups: dict,
+                    plots: list[str], notes: list[str], alpha: float = 0.05, formats: tuple[str, ...] = ()) -> str:
+    """The whole ``report.md``: warnings, one section per (dataset, protocol, leaky), tests, plots, notes."""
+    lines = [f"# Report: `{source}`", ""]
+    warned = [(g, w) for g, info in groups.items() for w in info["warnings"]]
+    if warned:
+        lines += ["> **Read with care.**"] + [f"> - {g[0]} · {g[1]}: {w}" for g, w in warned] + [""]
+    lines += [f"{len(runs)} runs, {len({r['model'] for r in rows})} models. Mean ± sample std over seeds and "
+              "folds/splits of a protocol (no ± for one run); accuracies on the test split.", ""]
+    for group in dict.fromkeys(group_of(r) for r in rows):
+        group_rows = [r for r in rows if group_of(r) == group]
+        info = groups[group]
+        lines += [f"## {group[0]} · {group[1]} ({info['shown']})" + (f" — {LEAKY_NOTE}" if group[2] else ""), "",
+                  f"*{info['caption']}*", ""]
+        lines += [f"> {w}" for w in info["warnings"]] + ([""] if info["warnings"] else [])
+        lines += [markdown_table(group_rows), "", ci_sentence(group_rows), chance_sentence(group_rows),
+                  f"¹ {TIME_NOTE[0].upper()}{TIME_NOTE[1:]}.", ""]
+        group_tests = [t for t in tests if (t["dataset"], t["protocol"], t["leaky"]) == group]
+        if group_tests:
+            lines += ["Paired McNemar exact tests (same test videos, runs paired by split and seed, pooled; "
+                      "Holm-corrected over the pairs of this table):", "", markdown_tests(group_tests, alpha), ""]
+        elif len(group_rows) > 1:
+            lines += ["No pair of models shares a run (split and seed) with predictions.csv: no paired test.", ""]
+    if plots:
+        other = [f for f in formats if f != "png"]
+        lines += ["## Plots", ""]
+        if other:
+            lines += [f"Each figure also as {' and '.join(f.upper() for f in other)} beside the PNG (same name); "
+                      "`report.tex` holds the tables for LaTeX (booktabs).", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "—": "---", "…": r"\ldots{}",
+        "±": r"$\pm$", "·": ",", "⚠": "", "−": "$-$"}
+
+
+def tex_escape(text: str) -> str:
+    """``text`` safe inside LaTeX (special characters escaped, a few Unicode signs spelt out)."""
+    return "".join(_TEX.get(ch, ch) for ch in str(text)).strip()
+
+
+def _tex_pct(mean: float, std: float = math.nan) -> str:
+    if math.isnan(mean):
+        return "--"
+    return f"{100 * mean:.1f}" + (rf" $\pm$ {100 * std:.1f}" if not math.isnan(std) else "")
+
+
+def latex_table(rows: list[dict], info: dict) -> str:
+    """One group's rows as a booktabs ``table``: top-1 (mean ± std where several runs), its 95% CI,
+    top-5, mean class accuracy, within-pair accuracies, parameters; the best top-1 in bold."""
+    pairs = pair_columns(rows)
+    header = ["Model", "Runs", r"Top-1 (\%)", r"95\% CI", r"Top-5 (\%)", r"Mean class (\%)",
+              *[rf"Within-pair {tex_escape(k[len('within_pair_'):])} (\%)" for k in pairs], "Params (M)"]
+    best = max(r["top1_mean"] for r in rows)
+    body = []
+    for r in rows:
+        top1 = _tex_pct(r["top1_mean"], r["top1_std"])
+        body.append([r"\texttt{" + tex_escape(r["model"]) + "}", str(r["runs"]),
+                     rf"\textbf{{{top1}}}" if r["top1_mean"] == best and len(rows) > 1 else top1,
+                     "--" if math.isnan(r["top1_ci95_low"]) else f"[{_ci(r, sep=', ')}]",
+                     _tex_pct(r["top5_mean"], r["top5_std"]), _tex_pct(r["mean_class_acc_mean"], r["mean_class_acc_std"]),
+                     *[_tex_pct(r[f"{k}_mean"], r[f"{k}_std"]) for k in pairs], f"{r['params'] / 1e6:.2f}"])
+    methods = {r["ci_method"] for r in rows}
+    ci = {CI_T: "a Student-t interval over the runs", CI_BOOTSTRAP: "a percentile bootstrap over the test videos "
+          f"({BOOTSTRAP_SAMPLES} resamples)"}
+    ci_text = " or ".join(ci[m] for m in (CI_T, CI_BOOTSTRAP) if m in methods) or "not available"
+    if methods >= {CI_T, CI_BOOTSTRAP}:
+        ci_text += " (several runs / one run)"
+    chance = sorted({r["chance"] for r in rows if not math.isnan(r["chance"])})
+    caption = (f"{tex_escape(info['caption'].replace(' · ', ', '))}. Accuracies in \\%, mean $\\pm$ sample std over runs where a row has "
+               f"several; 95\\% CI of top-1: {ci_text}."
+               + (f" Chance: {', '.join(f'{100 * c:.1f}' for c in chance)}\\% top-1" if chance else "")
+               + ("; 50\\% within a pair." if pairs and chance else "." if chance else "")
+               + "".join(rf" \textbf{{Warning:}} {tex_escape(w)}." for w in info["warnings"]))
+    label = "tab:" + re.sub(r"[^A-Za-z0-9]+", "-", "-".join(map(str, info_key(info)))).strip("-")
+    lines = [r"\begin{table}[htbp]", r"  \centering", f"  \\caption{{{caption}}}", f"  \\label{{{label}}}",
+             f"  \\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"    \toprule",
+             "    " + " & ".join(header) + r" \\", r"    \midrule"]
+    lines += ["    " + " & ".join(cells) + r" \\" for cells in body]
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]
+    return "\n".join(lines)
+
+
+def info_key(info: dict) -> tuple:
+    return info["dataset"], info["protocol"], *(("leaky",) if info["leaky"] else ())
+
+
+def render_latex(rows: list[dict], groups: dict, *, source: str) -> str:
+    """The whole ``report.tex``: one booktabs table per (dataset, protocol, leaky)."""
+    parts = [f"% ucfbench report on {source}", r"% \usepackage{booktabs} in the preamble; \input{report.tex}", ""]
+    for group in dict.fromkeys(group_of(r) for r in rows):
+        parts += [latex_table([r for r in rows if group_of(r) == group], groups[group]), ""]
+    return "\n".join(parts)
