@@ -15,14 +15,8 @@ import math
 import sys
 from pathlib import Path
 
-from ucfbench.eval.study import (
-    aggregate,
-    describe_groups,
-    duplicate_runs,
-    ensemble,
-    load_runs,
-    paired_tests,
-)
+from ucfbench.eval.run_dir import load_runs
+from ucfbench.eval.study import aggregate, describe_groups, duplicate_runs, ensemble, paired_tests
 from ucfbench.eval.tables import render_latex, render_markdown
 from ucfbench.utils.io import atomic_write
 

@@ -172,7 +172,8 @@ def test_feature_spec_records_the_resolved_preprocessing(tmp_path: Path) -> None
 def test_a_sweep_over_backbones_puts_each_on_its_own_row(tmp_path: Path) -> None:
     import json
 
-    from ucfbench.eval.study import aggregate, load_runs
+    from ucfbench.eval.run_dir import load_runs
+    from ucfbench.eval.study import aggregate
 
     base = {"dataset": "synthetic", "split": "split1", "seed": 0, "top1": 0.5, "top5": 1.0, "mean_class_acc": 0.5,
             "params": 1000}

@@ -15,20 +15,15 @@ import pytest
 import torch
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.eval.run_dir import write_test_results
+from ucfbench.eval.run_dir import Run, load_runs, protocol_family, run_protocol, split_label, write_test_results
 from ucfbench.eval.study import (
     LEAKY_NOTE,
-    Run,
     aggregate,
     bootstrap_accuracy,
     describe_groups,
     ensemble,
     holm,
-    load_runs,
     mcnemar_exact,
-    protocol_family,
-    run_protocol,
-    split_label,
     t_interval,
     t_quantile_975,
 )

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ucfbench.eval.study import Run
+from ucfbench.eval.run_dir import Run
 
 CURVES = (("loss", "train/loss", "val/loss", 1.0), ("top-1 (%)", "train/top1", "val/top1", 100.0))
 FORMATS = ("png", "pdf", "svg")

@@ -7,16 +7,13 @@ LaTeX tables and ``ucfbench.eval.plots`` draws the figures.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import re
 from collections import defaultdict
-from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
+
+from ucfbench.eval.run_dir import Group, Run, is_debug
 
 LEAKY_NOTE = "⚠ leaky: random split over clips"
 TINY_TEST_VIDEOS = 50  # fewer test videos per run than this: a debug-sized run, not a result
@@ -28,148 +25,6 @@ CI_BOOTSTRAP = "bootstrap_over_videos"
 _T975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
          2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
          2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
-REQUIRED = ("dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc", "params")
-Group = tuple[str, str, bool]  # (dataset, protocol family, leaky): the runs of one table
-
-
-@dataclass
-class Run:
-    """One finished run: its ``metrics.json`` and, where written, its per-video results."""
-
-    path: Path
-    metrics: dict
-    classes: list[str] | None = None  # column order of probs and confusion
-    videos: list[str] | None = None  # predictions.csv rows, in test_probs.npy row order
-    labels: list[str] | None = None
-    preds: list[str] | None = None
-    probs: np.ndarray | None = None  # (N, C)
-    confusion: np.ndarray | None = None  # (C, C) counts, rows = true class
-    history: list[dict[str, float]] = field(default_factory=list)
-    name_backbone: bool = False  # set by load_runs when the runs use more than one backbone
-
-    @property
-    def backbone(self) -> str | None:
-        """The frame encoder's model name (``features.model``; ``arch`` in older runs)."""
-        info = self.metrics.get("features") or {}
-        return info.get("model") or info.get("arch")
-
-    @property
-    def model(self) -> str:
-        """The row label: the head, plus ``@ backbone`` in a sweep over backbones (one row each)."""
-        name = str(self.metrics["model"])
-        return f"{name} @ {self.backbone}" if self.name_backbone and self.backbone else name
-
-    @property
-    def group(self) -> Group:
-        m = self.metrics
-        return str(m["dataset"]), run_protocol(m), bool(m.get("leaky", False))
-
-    @property
-    def split_id(self) -> str:
-        return split_label(self.metrics)
-
-    @property
-    def pair_key(self) -> tuple:
-        """Runs of different models with the same key saw the same test videos."""
-        m = self.metrics
-        return str(m["dataset"]), run_protocol(m), self.split_id, bool(m.get("leaky", False)), m["seed"]
-
-    @property
-    def num_classes(self) -> int | None:
-        n = self.metrics.get("num_classes")
-        return int(n) if n else (len(self.classes) if self.classes else None)
-
-    @property
-    def correct_count(self) -> tuple[int, int] | None:
-        """(right, test videos): from predictions.csv, else from top-1 and ``test_videos``."""
-        if self.labels is not None:
-            return sum(y == p for y, p in zip(self.labels, self.preds)), len(self.labels)
-        n = self.metrics.get("test_videos")
-        return (round(float(self.metrics["top1"]) * int(n)), int(n)) if n else None
-
-
-def protocol_family(split: str) -> str:
-    """``fold03`` -> ``logo``, ``split2`` -> ``official``; any other split name is its own family."""
-    if re.fullmatch(r"fold\d+", split):
-        return "logo"
-    if re.fullmatch(r"split\d+", split):
-        return "official"
-    return split
-
-
-def run_protocol(metrics: dict) -> str:
-    """A run's protocol: its ``protocol`` field, else the family of its ``split`` string (older runs)."""
-    if metrics.get("protocol") not in (None, ""):
-        return str(metrics["protocol"])
-    return protocol_family(str(metrics.get("split")))
-
-
-def split_label(metrics: dict) -> str:
-    """Which test set of the protocol a run was scored on: ``split1``, ``fold03``, ``random``.
-
-    Reads separate ``split`` / ``fold`` fields (an integer becomes ``split2`` / ``fold03``) or the
-    one string older runs wrote into ``split``.
-    """
-    def name(prefix: str, value: object) -> str:
-        return f"{prefix}{int(value):{'02d' if prefix == 'fold' else 'd'}}" if isinstance(value, int) \
-            or (isinstance(value, str) and value.isdigit()) else str(value)
-
-    split, fold = metrics.get("split"), metrics.get("fold")
-    parts = [name("split", split)] if split not in (None, "") else []
-    if fold not in (None, ""):
-        parts.append(name("fold", fold))
-    return "/".join(parts) or "-"
-
-
-def is_debug(run: Run) -> bool:
-    """A run made with a ``debug=`` option (``metrics.json`` ``debug``, or Hydra's overrides.yaml)."""
-    if run.metrics.get("debug"):
-        return True
-    overrides = run.path / ".hydra" / "overrides.yaml"
-    return overrides.is_file() and re.search(r"^- \+?debug=", overrides.read_text(), re.M) is not None
-
-
-def _float(value: str) -> float:
-    return float(value) if value not in ("", None) else math.nan
-
-
-def load_run(run_dir: str | Path) -> Run:
-    """Read one run directory; files other than ``metrics.json`` are optional."""
-    run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    missing = [k for k in REQUIRED if k not in metrics]
-    if missing:
-        raise ValueError(f"{run_dir / 'metrics.json'} lacks {missing}: not a finished ucfbench run; move it out of the sweep")
-    run = Run(path=run_dir, metrics=metrics)
-    if (f := run_dir / "confusion.csv").is_file():
-        rows = list(csv.reader(f.open()))
-        run.classes = rows[0][1:]
-        run.confusion = np.array([[int(v) for v in r[1:]] for r in rows[1:]], dtype=np.int64)
-    if (f := run_dir / "predictions.csv").is_file():
-        rows = list(csv.DictReader(f.open()))
-        run.videos, run.labels, run.preds = ([r[k] for r in rows] for k in ("video", "label", "pred"))
-    if (f := run_dir / "test_probs.npy").is_file() and run.videos is not None:
-        run.probs = np.load(f)
-        if run.probs.shape[0] != len(run.videos):
-            raise ValueError(f"{f}: {run.probs.shape[0]} rows but predictions.csv has {len(run.videos)} videos")
-    if (f := run_dir / "history.csv").is_file():
-        run.history = [{k: _float(v) for k, v in r.items()} for r in csv.DictReader(f.open())]
-    return run
-
-
-def load_runs(root: str | Path) -> list[Run]:
-    """Every run under ``root`` (recursively): each directory holding a ``metrics.json``."""
-    root = Path(root)
-    paths = sorted(root.rglob("metrics.json"), key=lambda p: str(p))
-    if not paths:
-        raise FileNotFoundError(f"no metrics.json under {root}: point the report at a run or multirun directory")
-    runs = [load_run(p.parent) for p in paths]
-    if len({r.backbone for r in runs}) > 1:  # a sweep over features=: each backbone its own row
-        for run in runs:
-            run.name_backbone = True
-    return runs
-
-
 def _mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1; NaN with fewer than two values)."""
     arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)

@@ -10,15 +10,8 @@ import math
 import re
 from pathlib import Path
 
-from ucfbench.eval.study import (
-    BOOTSTRAP_SAMPLES,
-    BOOTSTRAP_SEED,
-    CI_BOOTSTRAP,
-    CI_T,
-    LEAKY_NOTE,
-    Group,
-    Run,
-)
+from ucfbench.eval.run_dir import Group, Run
+from ucfbench.eval.study import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, CI_BOOTSTRAP, CI_T, LEAKY_NOTE
 
 TIME_NOTE = ("training wall time on whatever machine ran the job, with whatever else it was running: it ranks "
              "nothing unless every run had the same idle hardware, so no figure plots it")
