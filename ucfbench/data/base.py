@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -37,6 +37,16 @@ def _has_videos(folder: Path) -> bool:
 def _subdirs(folder: Path) -> list[Path]:
     with os.scandir(folder) as entries:
         return sorted(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def find_folder(candidates: Sequence[Path], holds: Callable[[Path], bool], *, missing: str, fix: str) -> Path:
+    """The first of ``candidates`` that ``holds`` what is looked for; else a :class:`DatasetError`
+    saying what is ``missing``, every place looked and the ``fix``."""
+    for folder in candidates:
+        if holds(folder):
+            return folder
+    looked = "\n  ".join(str(c) for c in candidates)
+    raise DatasetError(f"{missing}; looked in:\n  {looked}\n{fix}")
 
 
 def check_root(root: Path, *, name: str, classes: Sequence[str] | None = None) -> None:

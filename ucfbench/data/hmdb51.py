@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root
+from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root, find_folder
 from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
 
@@ -99,15 +99,10 @@ class HMDB51(ActionDataset):
             candidates = [self.splits_dir]
         else:
             candidates = [self.root / SPLIT_DIR_NAME, self.root.parent / SPLIT_DIR_NAME, self.root]
-        for folder in candidates:
-            if folder.is_dir() and any(folder.glob("*_test_split1.txt")):
-                return folder
-        looked = "\n  ".join(str(c) for c in candidates)
-        raise DatasetError(
-            f"no HMDB51 split files (*_test_split1.txt) found; looked in:\n  {looked}\n"
-            "Download test_train_splits.rar from the HMDB51 page, extract it, and set "
-            f"dataset.splits_dir to the {SPLIT_DIR_NAME} folder."
-        )
+        return find_folder(candidates, lambda f: f.is_dir() and any(f.glob("*_test_split1.txt")),
+                           missing="no HMDB51 split files (*_test_split1.txt) found",
+                           fix="Download test_train_splits.rar from the HMDB51 page, extract it, and set "
+                               f"dataset.splits_dir to the {SPLIT_DIR_NAME} folder.")
 
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
         try:

@@ -106,17 +106,14 @@ class StrideSampler:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SegmentSampler:
+class SegmentSampler(UniformSampler):
     """TSN-style sampling: T equal segments, one frame from each.
 
-    Train picks a uniformly random frame in each segment, eval its centre frame (the same frames as
-    :class:`UniformSampler`). Videos shorter than T repeat frames; ``length == T``.
+    Train picks a uniformly random frame in each segment, eval its centre frame (the frames of
+    :class:`UniformSampler`, whose checks it shares). Videos shorter than T repeat frames; ``length == T``.
     """
 
     num_frames: int = 8
-
-    def __post_init__(self) -> None:
-        _check_positive("num_frames", self.num_frames)
 
     def __call__(
         self, num_frames_in_video: int, rng: np.random.Generator | None = None
@@ -160,7 +157,7 @@ class MultiViewSampler:
         if isinstance(base, StrideSampler) and num_frames_in_video >= base.span:
             start = round(k * (num_frames_in_video - base.span) / (v - 1))
             return SampledIndices(start + np.arange(base.num_frames, dtype=np.int64) * base.stride, base.num_frames)
-        if isinstance(base, UniformSampler | SegmentSampler):
+        if isinstance(base, UniformSampler):  # SegmentSampler too: its eval frames are these
             t = base.num_frames
             return SampledIndices(_segment_points(num_frames_in_video, t, (k + 0.5) / v), t)
         return base(num_frames_in_video, None)  # a short video, or an unknown sampler: the one clip

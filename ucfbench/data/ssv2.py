@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from functools import cache, cached_property
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError
+from ucfbench.data.base import ActionDataset, DatasetError, find_folder
 from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
 
@@ -188,15 +188,11 @@ class SSv2(ActionDataset):
             candidates = [self.labels_dir]
         else:
             candidates = [self.root / "labels", self.root.parent / "labels", self.root, self.root.parent]
-        for folder in candidates:
-            if any((folder / name).is_file() for name in LABEL_FILES["labels"]):
-                return folder
-        looked = "\n  ".join(str(c) for c in candidates)
-        raise DatasetError(
-            f"no SSv2 labels.json found; looked in:\n  {looked}\nDownload the labels archive from the "
-            "Something-Something v2 page, extract it, and set dataset.labels_dir to the folder holding "
-            "labels.json, train.json and validation.json."
-        )
+        return find_folder(candidates, lambda f: any((f / name).is_file() for name in LABEL_FILES["labels"]),
+                           missing="no SSv2 labels.json found",
+                           fix="Download the labels archive from the Something-Something v2 page, extract it, and "
+                               "set dataset.labels_dir to the folder holding labels.json, train.json and "
+                               "validation.json.")
 
     def _label_file(self, folder: Path, what: str) -> Path:
         for name in LABEL_FILES[what]:

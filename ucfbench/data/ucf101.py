@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root
+from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root, find_folder
 from ucfbench.data.splits import parse_ucf_name
 from ucfbench.data.types import VideoRecord
 
@@ -105,15 +105,10 @@ class UCF101(ActionDataset):
         else:
             candidates = [self.root / d for d in SPLIT_DIR_NAMES]
             candidates += [self.root.parent / d for d in SPLIT_DIR_NAMES] + [self.root]
-        for folder in candidates:
-            if (folder / "classInd.txt").is_file():
-                return folder
-        looked = "\n  ".join(str(c) for c in candidates)
-        raise DatasetError(
-            f"no classInd.txt for {self.name} found; looked in:\n  {looked}\n"
-            "Download the official split files (UCF101TrainTestSplits-RecognitionTask.zip) and "
-            "set dataset.splits_dir to the folder that holds classInd.txt."
-        )
+        return find_folder(candidates, lambda f: (f / "classInd.txt").is_file(),
+                           missing=f"no classInd.txt for {self.name} found",
+                           fix="Download the official split files (UCF101TrainTestSplits-RecognitionTask.zip) and "
+                               "set dataset.splits_dir to the folder that holds classInd.txt.")
 
     def folds(self) -> list[ActionDataset]:
         return [self.variant(split=k) for k in (1, 2, 3)]
