@@ -28,7 +28,7 @@ def test_gru_optuna_composes(tmp_path: Path) -> None:
     assert cfg.hydra.mode == RunMode.MULTIRUN and cfg.model.net._target_.endswith("GRUHead")
     for hidden in (128, 256, 512):  # every width the search can draw builds
         net_cfg = make_cfg(tmp_path, ["hparams_search=gru_optuna", f"model.net.hidden_dim={hidden}"]).model.net
-        assert instantiate(net_cfg, input_dim=8, num_classes=3).rnn.hidden_size == hidden
+        assert instantiate(net_cfg)(input_dim=8, num_classes=3).rnn.hidden_size == hidden
 
 
 @pytest.mark.parametrize("launcher", ["submitit_slurm", "slurm_one_gpu"])

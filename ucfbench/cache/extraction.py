@@ -21,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
+from rich.progress import MofNCompleteColumn, Progress
 from torch.utils.data import DataLoader
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
@@ -95,9 +96,11 @@ def encoder_for(spec: FeatureSpec) -> FrameEncoder:
                         crop_pct=(spec.preprocess or {}).get("crop_pct"), init_seed=spec.init_seed)
 
 
-def feature_spec(cfg: Mapping, encoder: FrameEncoder, sampler: object) -> FeatureSpec:
-    """The cache's :class:`FeatureSpec` for the ``features`` config group and its built ``encoder``."""
+def feature_spec(cfg: Mapping, encoder: FrameEncoder, sampler: object | None = None) -> FeatureSpec:
+    """The cache's :class:`FeatureSpec` for the ``features`` config group and its built ``encoder``
+    (``sampler``: the config's, built already; else built here)."""
     pre = encoder.preprocessing
+    sampler = instantiate(cfg["sampler"]) if sampler is None else sampler
     default = encoder.library == "torchvision" and pre.resize == pre.size  # the key ResNet caches always had
     return FeatureSpec(arch=encoder.model_name, library=encoder.library, weights=encoder.weights, pool=encoder.pool,
                        init_seed=cfg["init_seed"], size=pre.size, preprocess=None if default else pre.as_dict(),
@@ -152,11 +155,17 @@ def extract_features(
     pending = cache.pending_rows()
     n = len(cache.records)
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
-    trainer = L.Trainer(
-        accelerator=accelerator, devices=devices, strategy=strategy,
-        precision=precision or amp_precision(accelerator), logger=False, enable_checkpointing=False,
-        callbacks=[CacheWriter(cache), RichProgressBar()], enable_model_summary=False,
-    )
+    def make_trainer(progress_bar: bool) -> L.Trainer:
+        return L.Trainer(
+            accelerator=accelerator, devices=devices, strategy=strategy,
+            precision=precision or amp_precision(accelerator), logger=False, enable_checkpointing=False,
+            callbacks=[CacheWriter(cache), *([RichProgressBar()] if progress_bar else [])],
+            enable_progress_bar=progress_bar, enable_model_summary=False,
+        )
+
+    trainer = make_trainer(progress_bar=True)
+    if trainer.world_size == 1:  # chunks claimed one by one: one bar over the whole cache, not one per chunk
+        trainer = make_trainer(progress_bar=False)
     extractor = FeatureExtractor(encoder)
 
     def predict(rows: np.ndarray) -> None:
@@ -188,24 +197,29 @@ def extract_features(
 def _share_pending_rows(cache: FeatureCache, predict, *, claim_size: int, claim_timeout: float,
                         poll_seconds: float) -> None:
     """Claim pending rows chunk by chunk and ``predict`` them until none is left, then wait for
-    the rows other jobs still hold."""
+    the rows other jobs still hold. The bar counts every job's finished rows."""
     waiting = False
-    while True:
-        rows = cache.claim(claim_size, timeout=claim_timeout)
-        if len(rows):
-            waiting = False
-            try:
-                predict(rows)
-            finally:
-                cache.release(rows)  # rows not written (an error) go back to the others
-            continue
-        pending = cache.pending_rows()
-        if not len(pending):
-            return
-        if not waiting:
-            log.info("Waiting for %d video(s) other jobs are extracting into %s", len(pending), cache.dir)
-            waiting = True
-        time.sleep(poll_seconds)
+    total = len(cache.records)
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=False) as bar:
+        task = bar.add_task("Extracting", total=total, completed=total - len(cache.pending_rows()))
+        while True:
+            rows = cache.claim(claim_size, timeout=claim_timeout)
+            if len(rows):
+                waiting = False
+                try:
+                    predict(rows)
+                finally:
+                    cache.release(rows)  # rows not written (an error) go back to the others
+                bar.update(task, completed=total - len(cache.pending_rows()))
+                continue
+            pending = cache.pending_rows()
+            bar.update(task, completed=total - len(pending))
+            if not len(pending):
+                return
+            if not waiting:
+                log.info("Waiting for %d video(s) other jobs are extracting into %s", len(pending), cache.dir)
+                waiting = True
+            time.sleep(poll_seconds)
 
 
 def extract_in_subprocess() -> None:
