@@ -74,9 +74,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 class SafeOnExceptionCheckpoint(OnExceptionCheckpoint):
     """``on_exception.ckpt`` on Ctrl-C or an error, except when the error is a full disk (the
-    save would fail too), and never hiding the original error behind a failed save."""
+    save would fail too) or nothing has trained yet (an error while the data is prepared), and
+    never hiding the original error behind a failed save."""
 
     def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step == 0 and trainer.current_epoch == 0:
+            return  # no weight has changed: there is nothing to save
         exception = next((a for a in (*args, *kwargs.values()) if isinstance(a, BaseException)), None)
         if exception is not None and is_disk_full(exception):
             log.error("Disk full: not writing %s (last.ckpt is the latest whole checkpoint)", self.ckpt_path)

@@ -167,6 +167,12 @@ class ActionDataset(ABC):
         return []
 
     # -- shared behaviour -----------------------------------------------------------------
+    def check_exists(self) -> None:
+        """Cheap, before any work: raise :class:`DatasetError` if ``root`` is missing (a dataset
+        that makes itself, like the synthetic one, overrides this)."""
+        if not self.root.is_dir():
+            check_root(self.root, name=self.name)
+
     def prepare(self) -> None:
         """Make the dataset ready (generate, check): raise :class:`DatasetError` if it is not."""
         missing = self.missing_files()

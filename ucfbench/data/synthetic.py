@@ -73,6 +73,9 @@ class SyntheticUCF101(UCF101):
     def split_name(self) -> str:
         return "random" if self.protocol == "random" else super().split_name
 
+    def check_exists(self) -> None:
+        """Nothing to check: a missing dataset is generated when the data is prepared."""
+
     @property
     def protocol_name(self) -> str:
         return "random" if self.protocol == "random" else "official"

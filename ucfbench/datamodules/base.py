@@ -20,6 +20,7 @@ class ActionDataModule(L.LightningDataModule):
 
     def __init__(self, *, dataset: ActionDataset) -> None:
         super().__init__()
+        dataset.check_exists()  # a missing dataset stops here, before a trainer or run files exist
         self.dataset = dataset
 
     @property
