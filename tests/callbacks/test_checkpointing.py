@@ -54,6 +54,17 @@ def test_new_checkpoint_on_a_full_disk_leaves_nothing(tmp_path: Path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
+def test_no_on_exception_checkpoint_before_anything_trained(tmp_path: Path) -> None:
+    class Trainer:  # an error while the data is prepared: step 0 of epoch 0
+        global_step, current_epoch = 0, 0
+
+        def save_checkpoint(self, path) -> None:
+            raise AssertionError("on_exception.ckpt written before any training step")
+
+    SafeOnExceptionCheckpoint(dirpath=tmp_path).on_exception(Trainer(), None, RuntimeError("no dataset"))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_on_exception_checkpoint_when_the_disk_is_full(tmp_path: Path) -> None:
     class Trainer:  # save_checkpoint must not be reached
         def save_checkpoint(self, path) -> None:

@@ -78,12 +78,12 @@ class SafeOnExceptionCheckpoint(OnExceptionCheckpoint):
     never hiding the original error behind a failed save."""
 
     def on_exception(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if trainer.global_step == 0 and trainer.current_epoch == 0:
-            return  # no weight has changed: there is nothing to save
         exception = next((a for a in (*args, *kwargs.values()) if isinstance(a, BaseException)), None)
         if exception is not None and is_disk_full(exception):
             log.error("Disk full: not writing %s (last.ckpt is the latest whole checkpoint)", self.ckpt_path)
             return
+        if trainer.global_step == 0 and trainer.current_epoch == 0:
+            return  # no weight has changed (e.g. the data failed to prepare): nothing to save
         try:
             super().on_exception(trainer, *args, **kwargs)
         except OSError as e:
