@@ -57,7 +57,7 @@ def test_a_study_is_one_group_of_named_runs(study: tuple[Path, str]) -> None:
         metrics = json.loads((job_dir / "metrics.json").read_text())
         assert (job_dir / "csv" / "metrics.csv").is_file()  # loggers combine
         assert (job_dir / "wandb_id").read_text().strip() == run.run_id
-        assert run.tags == ["synthetic", "split"] and run.exit_code == 0
+        assert run.tags == ["synthetic", "official"] and run.exit_code == 0
         # Config: flat identity keys to group by, and the whole resolved config nested as in config.yaml.
         assert IDENTITY_KEYS <= run.config.keys()
         assert (run.config["model"], run.config["split"], run.config["seed"], run.config["study"]) == (
