@@ -75,6 +75,10 @@ def test_added_key_is_checked_against_the_objects_arguments(tmp_path: Path) -> N
     ok = make_cfg(tmp_path, ["+trainer.gradient_clip_val=1.0"])
     validate_config(ok, overrides=["+trainer.gradient_clip_val=1.0", "+experiment=synthetic_baselines"],
                     groups={"experiment"})
+    # A callback added whole: its _target_ names a new object, not an argument of the one it replaces.
+    added = ["+callbacks.early_stopping._target_=lightning.pytorch.callbacks.EarlyStopping",
+             "+callbacks.early_stopping.monitor=val/top1"]
+    validate_config(make_cfg(tmp_path, added), overrides=added)
 
 
 def test_missing_dataset_says_where_to_get_it_and_how_to_check_it() -> None:

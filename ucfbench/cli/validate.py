@@ -47,6 +47,8 @@ def _added_key_problems(cfg: DictConfig, overrides: list[str], groups: set[str])
         if "@" in key or "/" in key or key in groups or "." not in key:
             continue  # a config group added (+experiment=...), or a top-level key
         parent, leaf = key.rsplit(".", 1)
+        if leaf.startswith("_") and leaf.endswith("_"):
+            continue  # Hydra's own keys (_target_, _partial_, ...): a new object, not an argument
         node = _select(cfg, parent)
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
