@@ -99,3 +99,14 @@ def test_sweep_dir_resolves_before_hydra_config_is_set(tmp_path: Path, monkeypat
     monkeypatch.delenv("UCFBENCH_HOME")
     monkeypatch.chdir(tmp_path)
     assert sweep_dir().startswith(str(tmp_path / "runs" / "multirun"))
+
+
+def test_model_input_is_the_one_features_or_clips_switch(tmp_path: Path) -> None:
+    from ucfbench.datamodules import model_input
+
+    assert model_input(make_cfg(tmp_path, [])) == "features"
+    cnn = make_cfg(tmp_path, ["model=cnn_rnn"])
+    assert model_input(cnn) == "clips" and cnn.data._target_.endswith("ClipDataModule")
+    assert "finetuning" in cnn.callbacks and "model_checkpoint" in cnn.callbacks  # callbacks=cnn_rnn extends default
+    with pytest.raises(ValueError, match="use data=clips"):
+        model_input(make_cfg(tmp_path, ["model=cnn_rnn", "data=features"]))

@@ -66,6 +66,10 @@ class DecodedClipCache(RowCache):
     def state(self, row: int) -> int:
         return int(self._open()["state"][row])
 
+    def is_unreadable(self, row: int) -> bool:
+        """Whether ``row``'s video was recorded as one that cannot be decoded."""
+        return self.state(row) == UNREADABLE
+
     def get(self, row: int) -> tuple[np.ndarray, int] | None:
         """The cached clip of ``row`` and its length, or None when it is not cached (or damaged)."""
         maps = self._open()

@@ -163,9 +163,11 @@ def extract_features(
             enable_progress_bar=progress_bar, enable_model_summary=False,
         )
 
-    trainer = make_trainer(progress_bar=True)
-    if trainer.world_size == 1:  # chunks claimed one by one: one bar over the whole cache, not one per chunk
-        trainer = make_trainer(progress_bar=False)
+    # Chunks claimed one by one get one bar over the whole cache (_share_pending_rows); Lightning's
+    # bar only where the job's devices split the rows among themselves.
+    trainer = make_trainer(progress_bar=False)
+    if trainer.world_size > 1:
+        trainer = make_trainer(progress_bar=True)
     extractor = FeatureExtractor(encoder)
 
     def predict(rows: np.ndarray) -> None:

@@ -17,15 +17,14 @@ from ucfbench.data.types import Batch, SampledIndices, VideoRecord
 from ucfbench.data.video import VideoDecodeError, read_frames
 
 log = logging.getLogger(__name__)
-UNREADABLE = 2  # the clip cache's row state for a video that could not be decoded
 
 
 class ClipStore(Protocol):
     """What the dataset asks of a decoded-clip cache (:class:`ucfbench.cache.clips.DecodedClipCache`,
-    which sits above ``data/``): a verified clip or None, a row's state, and writing a row."""
+    which sits above ``data/``): a verified clip or None, whether a row's video could not be decoded, and writing a row."""
 
     def get(self, row: int) -> tuple[np.ndarray, int] | None: ...
-    def state(self, row: int) -> int: ...
+    def is_unreadable(self, row: int) -> bool: ...
     def put(self, row: int, clip: np.ndarray, length: int) -> None: ...
     def mark_unreadable(self, row: int) -> None: ...
 
@@ -104,7 +103,7 @@ class ClipDataset(Dataset):
             hit = self.cache.get(row)
             if hit is not None:
                 return hit
-            if self.on_bad_video == "skip" and self.cache.state(row) == UNREADABLE:
+            if self.on_bad_video == "skip" and self.cache.is_unreadable(row):
                 return self._blank(), 0
         # torch's RNG is seeded per worker by the DataLoader: random clips repeat from run to run.
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()))) if self.random_clips else None

@@ -277,22 +277,24 @@ class FeatureDataModule(ActionDataModule):
         if self.cache is not None:  # prepared and verified already (Lightning prepares again for test)
             return
         super().prepare_data()
-        # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
-        # initialisation the same whether the features were cached or not.
-        with torch.random.fork_rng(devices=[]):
-            self.cache = extract_from_config(self.dataset, self.features)
+        self._fill_cache()
         self.extracted = self.cache.extracted
 
     def setup(self, stage: str | None = None) -> None:
         if self.cache is None:  # a DDP rank that did not prepare: this only opens the complete cache
-            with torch.random.fork_rng(devices=[]):
-                self.cache = extract_from_config(self.dataset, self.features)
+            self._fill_cache()
         if not self.splits:
             self._index_splits()
         for name in STAGE_SPLITS.get(stage or "", ("train", "val", "test")):
             if name not in self.resident and self._keep_in_memory(name):
                 self.resident[name] = gather_split(self.splits[name], self.device)
                 log.info("%s split in %s memory: %d videos", name, self.device, len(self.splits[name]))
+
+    def _fill_cache(self) -> None:
+        # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
+        # initialisation the same whether the features were cached or not.
+        with torch.random.fork_rng(devices=[]):
+            self.cache = extract_from_config(self.dataset, self.features)
 
     def _index_splits(self) -> None:
         features, lengths = self.cache.load()
