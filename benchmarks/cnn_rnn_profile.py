@@ -1,6 +1,6 @@
 """Training speed of the end-to-end CNN-RNN, and where the time goes (not a test).
 
-Three measurements on one configuration (defaults: seed 000's ResNet-18, 16 frames, batch 4 x 2):
+Three measurements on one configuration (defaults: the CNN-RNN write-up's ResNet-18, 16 frames, batch 4 x 2):
 
 1. **decode**: clips/s of the training Dataset in one process (decode + resize + augment), what one
    DataLoader worker delivers;
@@ -10,7 +10,7 @@ Three measurements on one configuration (defaults: seed 000's ResNet-18, 16 fram
 3. **train**: clips/s of the real loop, DataLoader workers decoding while the model trains.
 
     uv run python benchmarks/cnn_rnn_profile.py --synthetic --size 64 --threads 2        # CPU, synthetic
-    uv run python benchmarks/cnn_rnn_profile.py --device cuda --size 144 --precision 16-mixed  # seed 000 on a GPU
+    uv run python benchmarks/cnn_rnn_profile.py --device cuda --size 144 --precision 16-mixed  # the write-up's GPU run
 
 The last line is JSON with every figure (``docs/benchmarks.md`` quotes them).
 """

@@ -1,6 +1,6 @@
 """Training-loop overhead: a sequence head trained through Lightning against a bare PyTorch loop.
 
-Both train the same head (the suite's GRU, hidden 512, seed 003's Adam + StepLR recipe) on the
+Both train the same head (the suite's GRU, hidden 512, the UCF50 write-up's Adam + StepLR recipe) on the
 same random cached-feature-shaped data (float16 ``(N, T, D)``, e.g. 2048 videos x 32 x 512, or
 ``--dim 2048`` for ResNet-50 features), same batches (:class:`InMemoryLoader`, the loader
 ``FeatureDataModule`` uses with ``data.device_resident``), same precision:
@@ -21,7 +21,7 @@ drifts during the run favours no mode); the best round of each figure counts.
     uv run python benchmarks/train_loop.py [--dim 2048] [--device cuda] [--repeats 3]
     uv run python benchmarks/train_loop.py --study [--quick]     # the eight-head study, time per head
 
-``--study`` times seed 003's study on UCF50-sized features (5,344 train and 1,337 test videos x 32 x
+``--study`` times the UCF50 write-up's study on UCF50-sized features (5,344 train and 1,337 test videos x 32 x
 2048, 20 epochs) for every head in ``conf/model/`` (but ``cnn_rnn``), each with its own config and
 ``trainer=gpu``'s mixed precision on CUDA. The last line of output is one JSON object.
 """

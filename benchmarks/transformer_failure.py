@@ -1,4 +1,4 @@
-"""Why seed 003's Transformer scored 3.14%, and what makes the suite's train.
+"""Why the UCF50 write-up's Transformer scored 3.14%, and what makes the suite's train.
 
 Trains :class:`ucfbench.models.heads.transformer.TransformerHead` under several recipes on the same
 features, in plain PyTorch (batch 16, 20 epochs, as the seed), and prints per epoch: learning rate,
@@ -7,7 +7,7 @@ feeds the classifier still varies between videos (std across a fixed probe batch
 0 means every video maps to the same vector and the classifier can only learn the class prior).
 The last line is one JSON object with every curve.
 
-Recipes: ``seed`` is seed 003's (post-norm, dropout 0.3, ReLU, Adam 1e-3 / wd 1e-5, no warmup,
+Recipes: ``seed`` is the UCF50 write-up's (post-norm, dropout 0.3, ReLU, Adam 1e-3 / wd 1e-5, no warmup,
 StepLR 5 x 0.5); ``ours`` is ``conf/model/transformer.yaml``'s (pre-norm + final LayerNorm, dropout
 0.1, GELU, Adam 3e-4, 2 warmup epochs then cosine); the others change one thing at a time.
 

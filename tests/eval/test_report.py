@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -384,6 +385,71 @@ def test_class_labels_stay_inside_the_axes(sweep: Path) -> None:
         assert text.get_window_extent().x1 <= ax.get_window_extent().x1
 
 
+def test_per_class_figure_has_a_legend_chance_and_a_colourblind_palette(sweep: Path) -> None:
+    from ucfbench.eval.plots import BEST, PALETTE, WORST, classes_figure
+
+    runs = [r for r in load_runs(sweep) if r.model == "gru" and r.metrics["seed"] == 0 and not r.metrics["leaky"]]
+    fig = classes_figure(runs, "gru")  # A 3/4, B 3/3, C 2/3, every class shown: one colour, no verdict
+    ax = fig.axes[0]
+    assert {matplotlib_colors_to_hex(b.get_facecolor()) for b in ax.patches} == {BEST.lower()}
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["class accuracy", "mean class accuracy 80.6", "chance 33.3 (1/3 classes)"]
+    assert [line.get_xdata()[0] for line in ax.lines] == pytest.approx([(75 + 100 + 200 / 3) / 3, 100 / 3])
+    fig = classes_figure(runs, "gru", k=1)  # the best (B) and the worst (C) class: two colours, both named
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["best classes", "worst classes"]
+    assert [matplotlib_colors_to_hex(b.get_facecolor()) for b in fig.axes[0].patches] == [BEST.lower(), WORST.lower()]
+    assert {BEST, WORST} <= set(PALETTE)
+
+
+def matplotlib_colors_to_hex(rgba: tuple) -> str:
+    from matplotlib.colors import to_hex
+
+    return to_hex(rgba)
+
+
+def test_curves_mark_the_selected_epoch_and_say_how_many_runs(sweep: Path) -> None:
+    from ucfbench.eval.plots import curves_figure, selected_epoch
+
+    runs = [r for r in load_runs(sweep) if r.model == "gru" and not r.metrics["leaky"]]
+    assert [selected_epoch(r) for r in runs] == [0, 0]  # no checkpoint name: the best val/top1 in history
+    runs[0].metrics["checkpoint"] = "/x/checkpoints/best-epoch001.ckpt"
+    assert selected_epoch(runs[0]) == 1
+    fig = curves_figure([("gru", runs[:1])])
+    assert [ax.get_title() for ax in fig.axes] == ["gru: loss", "gru: top-1 (%)"]
+    for ax in fig.axes:
+        marks = [line for line in ax.lines if line.get_label().startswith("selected epoch")]
+        assert [m.get_xdata()[0] for m in marks] == [1]
+        assert "selected epoch (best val top-1)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    fig = curves_figure([("gru", runs)])
+    assert fig.axes[0].get_title() == "gru (mean of 2 runs): loss"
+    assert "selected epochs (best val top-1)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_bar_labels_have_one_decimal_on_every_accuracy_panel() -> None:
+    import re
+
+    from ucfbench.eval.plots import comparison_figure
+
+    rows, groups = _fake_rows()
+    fig = comparison_figure(rows, groups)
+    for ax in fig.axes[:3]:  # top-1, top-5, within-pair
+        values = [t.get_text() for t in ax.texts if not t.get_text().startswith("chance")]
+        assert values and all(re.fullmatch(r"\d+\.\d", v) for v in values), values
+
+
+def test_single_seed_caveat(sweep: Path, tmp_path: Path) -> None:
+    """One seed: the report says what its CIs and McNemar tests do not cover; several seeds: it does not."""
+    result = write_report(sweep, tmp_path / "two", plots=False)  # seeds 0 and 1; the leaky group has one row
+    assert "seed-to-seed" not in result["markdown"] and "seed-to-seed" not in result["latex"]
+    one = tmp_path / "one"
+    for run in ("0", "2", "4"):  # gru, lstm, mean_pool of seed 0
+        shutil.copytree(sweep / run, one / run)
+    result = write_report(one, tmp_path / "out", plots=False)
+    section = result["markdown"].split("## synthetic · official")[1]
+    assert "> One seed:" in section and "do not cover seed-to-seed variation" in section
+    assert "do not cover seed-to-seed variation" in result["latex"].split(r"\caption{")[1].split(r"\label")[0]
+
+
 def test_confusion_for_chosen_heads(sweep: Path, tmp_path: Path) -> None:
     files = {p.name for p in write_report(sweep, tmp_path, confusion="lstm,mean_pool", formats=("png",))["files"]}
     assert {n for n in files if n.startswith("confusion_")} == {"confusion_synthetic-official_lstm.png",
@@ -427,15 +493,43 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "lacks" in capsys.readouterr().err
 
 
-def test_notebook_runs_top_to_bottom(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The notebook's code cells, in order, on the fake sweep (no Jupyter needed)."""
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _run_notebook_cells(cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The notebook's code cells, in order, in this process, with ``cwd`` as the notebook's folder."""
     nb = json.loads((REPO / "notebooks" / "report.ipynb").read_text())
-    monkeypatch.setenv("UCFBENCH_REPORT_DIR", str(sweep))
+    monkeypatch.chdir(cwd)
     namespace: dict = {}
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             exec(compile("".join(cell["source"]), "report.ipynb", "exec"), namespace)
-    assert (sweep / "report.md").is_file() and (sweep / "comparison.png").is_file()
+    return namespace
+
+
+def test_notebook_reads_the_sweep_and_writes_beside_itself(sweep: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook leaves the command line's report in the sweep byte for byte and adds no ensemble."""
+    assert main([str(sweep), "--formats", "png", "--dpi", "40"]) == 0
+    before = _snapshot(sweep)
+    monkeypatch.setenv("UCFBENCH_REPORT_DIR", str(sweep))
+    monkeypatch.delenv("UCFBENCH_REPORT_OUT", raising=False)
+    (tmp_path / "nb").mkdir()
+    _run_notebook_cells(tmp_path / "nb", monkeypatch)
+    assert _snapshot(sweep) == before
+    out = tmp_path / "nb" / "report_sweep"
+    assert (out / "report.md").is_file() and (out / "comparison.png").is_file()
+    assert not [r for r in _rows(out / "report.csv") if r["model"].startswith("ensemble")]
+
+
+def test_notebook_refuses_to_write_into_the_sweep(sweep: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UCFBENCH_REPORT_DIR", str(sweep))
+    monkeypatch.setenv("UCFBENCH_REPORT_OUT", str(sweep))
+    with pytest.raises(ValueError, match="is the sweep itself"):
+        _run_notebook_cells(tmp_path, monkeypatch)
+    assert not (sweep / "report.md").exists()
 
 
 @pytest.mark.slow
@@ -461,17 +555,28 @@ def test_real_tiny_sweep_then_report(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_notebook_executes_headless(sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """notebooks/report.ipynb top to bottom in a real Jupyter kernel (nbclient + ipykernel), as
-    ``jupyter execute`` runs it, on the fake sweep."""
+    """notebooks/report.ipynb run headless as the README says (``jupyter execute --output``), on a sweep that
+    already holds the command line's report: that report stays byte-identical, the notebook's report and
+    the executed notebook land beside the notebook."""
     import nbformat
-    from nbclient import NotebookClient
 
-    monkeypatch.setenv("UCFBENCH_REPORT_DIR", str(sweep))
-    monkeypatch.setenv("UCFBENCH_REPORT_OUT", str(tmp_path / "out"))
-    nb = nbformat.read(REPO / "notebooks" / "report.ipynb", as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    assert main([str(sweep), "--formats", "png,svg", "--dpi", "40"]) == 0
+    before = _snapshot(sweep)
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "report.ipynb").write_bytes((REPO / "notebooks" / "report.ipynb").read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "UCFBENCH_REPORT_OUT"}
+    env.update(UCFBENCH_REPORT_DIR=str(sweep), PWD=str(tmp_path))
+    jupyter = Path(sys.executable).parent / "jupyter"
+    proc = subprocess.run([str(jupyter), "execute", "notebooks/report.ipynb", "--output", "report_executed",
+                           "--kernel_name", "python3"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _snapshot(sweep) == before
+    assert {"report.md", "report.tex", "report.csv", "comparison.svg"} <= {
+        p.name for p in (folder / "report_sweep").iterdir()}
+    nb = nbformat.read(folder / "report_executed.ipynb", as_version=4)
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5  # the figures, shown inline
     assert any("text/markdown" in o.get("data", {}) and "top-1 95% CI" in o["data"]["text/markdown"] for o in outputs)
-    assert {"report.md", "report.tex", "comparison.svg"} <= {p.name for p in (tmp_path / "out").iterdir()}

@@ -1,4 +1,4 @@
-"""Parameter counts pin down the architectures seed 003 compared (2048-d input, 50 classes)."""
+"""Parameter counts pin down the architectures the UCF50 write-up compared (2048-d input, 50 classes)."""
 
 from __future__ import annotations
 

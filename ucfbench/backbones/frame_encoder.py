@@ -101,7 +101,7 @@ def resolve_preprocess(*, library: str, model: str, weights: str | None, size: i
     if library == "torchvision":
         if size is None:
             size = 224
-        crop_pct = 1.0 if crop_pct is None else crop_pct  # seed 003: short side to size, centre crop
+        crop_pct = 1.0 if crop_pct is None else crop_pct  # as the UCF50 write-up: short side to size, centre crop
         return Preprocess(size=int(size), resize=math.floor(size / crop_pct), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                           crop_pct=float(crop_pct), interpolation="bilinear")
     import timm.data

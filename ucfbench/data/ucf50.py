@@ -6,7 +6,7 @@ Protocols (``dataset.protocol``):
   tests on group ``k`` of every class and trains on the other 24.
 * ``groups``: one fixed group hold-out (``dataset.test_groups``, default 1-7 as UCF101 split 1).
 * ``random``: a seeded, class-stratified random split over clips (``dataset.test_fraction``), kept
-  only to reproduce seed 003's table. Clips of one group share actor and scene, so they land on
+  only to reproduce the UCF50 write-up's table. Clips of one group share actor and scene, so they land on
   both sides and the test score is inflated: the dataset reports ``leaky: true``.
 """
 

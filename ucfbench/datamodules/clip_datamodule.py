@@ -33,7 +33,7 @@ class ClipDataModule(ActionDataModule):
 
     Args:
         dataset: the dataset and its protocol.
-        sampler: frame sampler (seed 000: ``StrideSampler(16, 2)``): random clips for training,
+        sampler: frame sampler (the CNN-RNN write-up: ``StrideSampler(16, 2)``): random clips for training,
             its deterministic clip for validation and test.
         size: frame size the model sees (``size`` x ``size``).
         resize: frames are decoded with the short side at ``resize`` and centre-cropped square
@@ -44,7 +44,7 @@ class ClipDataModule(ActionDataModule):
         num_workers: decoding worker processes.
         pin_memory: pin batches for faster host-to-GPU copies (``auto``: on CUDA).
         test_views: clips per test video whose class probabilities are averaged (1: the centre
-            clip, seed 000's protocol).
+            clip, the CNN-RNN write-up's protocol).
         cache_decoded: keep decoded, resized clips in a file-backed cache (``cache_dir``) so later
             epochs skip decoding. The cache holds each video's deterministic clip, so training
             then sees the same frames every epoch (spatial augmentation stays random).

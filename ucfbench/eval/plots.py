@@ -20,6 +20,9 @@ from matplotlib.ticker import MaxNLocator
 from ucfbench.eval.run_dir import Run
 
 CURVES = (("loss", "train/loss", "val/loss", 1.0), ("top-1 (%)", "train/top1", "val/top1", 100.0))
+# Okabe & Ito's palette: distinguishable with every common colour-vision deficiency and in greyscale.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+BEST, WORST = PALETTE[0], PALETTE[5]  # blue and vermillion: the per-class figure's two lists
 FORMATS = ("png", "pdf", "svg")
 DPI = 150
 _METADATA = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
@@ -67,7 +70,7 @@ def bar_data(rows: list[dict], key: str, scale: float = 100.0) -> tuple[list[flo
 
 def _bars(ax, x: np.ndarray, rows: list[dict], values: list[float], errors: list[float | None], *,
           width: float = 0.8, colors: list[str] | None = None, fmt: str = "{:.1f}") -> None:
-    bars = ax.bar(x, values, width=width, color=colors or [f"C{i % 10}" for i in range(len(rows))])
+    bars = ax.bar(x, values, width=width, color=colors or [PALETTE[i % len(PALETTE)] for i in range(len(rows))])
     for bar, r in zip(bars, rows):
         if r["leaky"]:
             bar.set_hatch("//")
@@ -75,9 +78,10 @@ def _bars(ax, x: np.ndarray, rows: list[dict], values: list[float], errors: list
     if with_err:
         ax.errorbar(x[with_err], [values[i] for i in with_err], yerr=[errors[i] for i in with_err], fmt="none",
                     ecolor="black", elinewidth=1, capsize=3, label="± std over runs")
-    for i, (bar, v) in enumerate(zip(bars, values)):
+    for i, (bar, v) in enumerate(zip(bars, values)):  # narrow bars (several per row) get upright labels
         ax.annotate(fmt.format(v), (bar.get_x() + bar.get_width() / 2, v + (errors[i] or 0)), ha="center",
-                    va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points")
+                    va="bottom", fontsize=7, xytext=(0, 2), textcoords="offset points",
+                    rotation=90 if width < 0.5 else 0)
 
 
 def _chance(ax, rows: list[dict], level) -> None:
@@ -123,7 +127,7 @@ def comparison_figure(rows: list[dict], groups: dict) -> Figure:
             for j, key in enumerate(pair_keys):
                 values, errors = bar_data(rows, key)
                 _bars(ax, x - 0.4 + width * (j + 0.5), rows, values, errors, width=width,
-                      colors=[str(shades[j])] * len(rows), fmt="{:.0f}")
+                      colors=[str(shades[j])] * len(rows))
             handles = [Patch(color=str(shades[j]), label=k[len("within_pair_"):] + " pairs")
                        for j, k in enumerate(pair_keys)]
             ax.legend(handles=handles, fontsize=7, loc="upper right", ncols=len(handles), framealpha=0.9)
@@ -160,12 +164,31 @@ def mean_history(runs: list[Run]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {k: (np.array(sorted(by)), np.array([np.mean(by[e]) for e in sorted(by)])) for k, by in acc.items()}
 
 
-def _draw_curves(axes: np.ndarray, hist: dict, title: str) -> None:
+def selected_epoch(run: Run) -> int | None:
+    """The epoch of the checkpoint the run tested: from its name (``best-epochNNN.ckpt``), else the first
+    epoch with the best ``val/top1`` in the history (what ``ModelCheckpoint(mode="max")`` keeps)."""
+    if match := re.search(r"epoch=?(\d+)", Path(str(run.metrics.get("checkpoint") or "")).name):
+        return int(match.group(1))
+    scored = [(row["val/top1"], -row["epoch"]) for row in run.history
+              if not math.isnan(row.get("val/top1", math.nan))]
+    return int(-max(scored)[1]) if scored else None
+
+
+def _draw_curves(axes: np.ndarray, hist: dict, title: str, selected: list[int]) -> None:
     for ax, (ylabel, train, val, scale) in zip(axes, CURVES):
-        for key, style in ((train, "-"), (val, "--")):
+        for key, style, color in ((train, "-", PALETTE[0]), (val, "--", PALETTE[5])):
             if key in hist:
                 epochs, values = hist[key]
-                ax.plot(epochs, values * scale, style, marker="o", markersize=3, label=key.split("/")[0])
+                ax.plot(epochs, values * scale, style, color=color, marker="o", markersize=3,
+                        label=key.split("/")[0])
+        marks = sorted(set(selected))
+        for i, epoch in enumerate(marks):
+            ax.axvline(epoch, color="0.35", linestyle=":", linewidth=1.2, zorder=1,
+                       label=None if i else f"selected epoch{'s' if len(marks) > 1 else ''} (best val top-1)")
+        if val == "val/top1" and val in hist and len(selected) == 1 and selected[0] in hist[val][0]:
+            epochs, values = hist[val]
+            ax.plot(selected[0], values[list(epochs).index(selected[0])] * scale, "*", color=PALETTE[5],
+                    markersize=11, markeredgecolor="black", zorder=4)
         ax.set(xlabel="epoch", ylabel=ylabel, title=f"{title}: {ylabel}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -178,7 +201,9 @@ def curves_figure(items: list[tuple[str, list[Run]]]) -> Figure:
     fig = Figure(figsize=(10, 2.8 * len(items) + 0.5), layout="constrained")
     axes = fig.subplots(len(items), 2, squeeze=False)
     for row_axes, (title, runs) in zip(axes, items):
-        _draw_curves(row_axes, mean_history(runs), title if len(items) > 1 else f"{title} (mean of {len(runs)})")
+        selected = [e for e in map(selected_epoch, runs) if e is not None]
+        _draw_curves(row_axes, mean_history(runs), title if len(runs) == 1 else f"{title} (mean of {len(runs)} runs)",
+                     selected)
     return fig
 
 
@@ -190,6 +215,10 @@ def summed_confusion(runs: list[Run]) -> tuple[list[str], np.ndarray, int]:
     classes = usable[0].classes
     same = [r for r in usable if r.classes == classes]
     return classes, np.sum([r.confusion for r in same], axis=0), len(same)
+
+
+def _summed(runs: int) -> str:
+    return f", sum of {runs} runs" if runs > 1 else ""
 
 
 def confusion_figure(runs: list[Run], title: str) -> Figure:
@@ -210,28 +239,45 @@ def confusion_figure(runs: list[Run], title: str) -> Figure:
             if conf[i, j]:
                 ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if norm[i, j] > 0.5 else "black")
-    ax.set(xlabel="predicted", ylabel="true", title=f"{title}: confusion, sum of {used} run(s)")
+    ax.set(xlabel="predicted", ylabel="true", title=f"{title}: confusion" + _summed(used))
     return fig
 
 
 def classes_figure(runs: list[Run], title: str, k: int = 10) -> Figure:
-    """The ``k`` best and worst classes by accuracy (all classes when there are at most 2k)."""
+    """Per-class accuracy: the ``k`` best and worst classes (all classes when there are at most 2k),
+    with the head's mean class accuracy and chance (1 / classes) as reference lines and a legend.
+
+    Colour says which list a bar belongs to (best / worst), never a verdict on the value: a class
+    below the mean may still be well above chance, which the lines show.
+    """
     names, conf, used = summed_confusion(runs)
     support = conf.sum(1)
     acc = np.divide(np.diag(conf), support, out=np.full(len(names), np.nan), where=support > 0)
     order = [i for i in np.argsort(-np.nan_to_num(acc, nan=-1), kind="stable") if support[i] > 0]
-    shown = order if len(order) <= 2 * k else order[:k] + order[-k:]
-    fig = Figure(figsize=(8, 0.32 * len(shown) + 1.5), layout="constrained")
+    subset = len(order) > 2 * k
+    shown = order[:k] + order[-k:] if subset else order
+    fig = Figure(figsize=(8, 0.32 * len(shown) + 1.8), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(shown))[::-1]
-    worst = set(order[-k:]) if len(order) > 2 * k else {i for i in order if acc[i] < np.nanmedian(acc)}
-    bars = ax.barh(y, [100 * acc[i] for i in shown], color=["C3" if i in worst else "C2" for i in shown])
+    worst = set(order[-k:]) if subset else set()
+    bars = ax.barh(y, [100 * acc[i] for i in shown], color=[WORST if i in worst else BEST for i in shown])
     ax.bar_label(bars, [f"{100 * acc[i]:.1f}" for i in shown], padding=2, fontsize=7)
     ax.set_yticks(y, [f"{names[i]} (n={support[i]})" for i in shown], fontsize=8)
+    handles = [Patch(color=BEST, label="best classes" if subset else "class accuracy")]
+    if subset:
+        handles.append(Patch(color=WORST, label="worst classes"))
+    if order:
+        mean = 100 * float(np.nanmean(acc[order]))
+        handles.append(ax.axvline(mean, color="black", linestyle="--", linewidth=1.2,
+                                  label=f"mean class accuracy {mean:.1f}"))
+    if names:
+        chance = 100 / len(names)
+        handles.append(ax.axvline(chance, color="0.35", linestyle=":", linewidth=1.4,
+                                  label=f"chance {chance:.1f} (1/{len(names)} classes)"))
+    fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncols=min(len(handles), 4), frameon=False)
     # Room right of 100% for the value labels; ticks stop at 100.
     ax.set(xlim=(0, 112), xticks=range(0, 101, 20), xlabel="accuracy (%)",
-           title=f"{title}: best and worst classes, sum of {used} run(s)" if len(shown) < len(order)
-           else f"{title}: per-class accuracy, sum of {used} run(s)")
+           title=f"{title}: {'best and worst classes' if subset else 'per-class accuracy'}" + _summed(used))
     ax.grid(axis="x", alpha=0.3)
     return fig
 

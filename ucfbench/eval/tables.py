@@ -17,6 +17,17 @@ TIME_NOTE = ("training wall time on whatever machine ran the job, with whatever 
              "nothing unless every run had the same idle hardware, so no figure plots it")
 
 
+SINGLE_SEED_NOTE = ("One seed: the 95% CIs and McNemar's test measure how much these numbers would move on "
+                    "other test videos for these trained runs; they do not cover seed-to-seed variation "
+                    "(initialisation, data order), which one seed cannot measure. Run several seeds "
+                    "(`seed=0,1,2`) before ranking heads")
+
+
+def single_seed(info: dict, rows: list[dict]) -> bool:
+    """Whether a group compares several rows on one seed, so its tests say nothing about seeds."""
+    return info.get("seeds") == 1 and len(rows) > 1
+
+
 def group_of(row: dict) -> Group:
     return row["dataset"], row["protocol"], row["leaky"]
 
@@ -121,6 +132,8 @@ def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, sou
                       "Holm-corrected over the pairs of this table):", "", markdown_tests(group_tests, alpha), ""]
         elif len(group_rows) > 1:
             lines += ["No pair of models shares a run (split and seed) with predictions.csv: no paired test.", ""]
+        if single_seed(info, group_rows):
+            lines += [f"> {SINGLE_SEED_NOTE}.", ""]
     if plots:
         other = [f for f in formats if f != "png"]
         lines += ["## Plots", ""]
@@ -175,6 +188,7 @@ def latex_table(rows: list[dict], info: dict) -> str:
                f"several; 95\\% CI of top-1: {ci_text}."
                + (f" Chance: {', '.join(f'{100 * c:.1f}' for c in chance)}\\% top-1" if chance else "")
                + ("; 50\\% within a pair." if pairs and chance else "." if chance else "")
+               + (f" {tex_escape(SINGLE_SEED_NOTE.replace('`', ''))}." if single_seed(info, rows) else "")
                + "".join(rf" \textbf{{Warning:}} {tex_escape(w)}." for w in info["warnings"]))
     label = "tab:" + re.sub(r"[^A-Za-z0-9]+", "-", "-".join(map(str, info_key(info)))).strip("-")
     lines = [r"\begin{table}[htbp]", r"  \centering", f"  \\caption{{{caption}}}", f"  \\label{{{label}}}",

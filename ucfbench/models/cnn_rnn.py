@@ -80,7 +80,7 @@ class Backbone2D(FrameEncoder):
 
 
 class TemporalAttention(nn.Module):
-    """Dot-product self-attention over time with query/key/value projections (seed 000's).
+    """Dot-product self-attention over time with query/key/value projections (the CNN-RNN write-up's).
 
     Keeps the last call's weights in ``last_weights`` (B, T, T): row ``i`` is how much step ``i``
     attends to every step; padded keys get weight 0.
@@ -160,9 +160,9 @@ class CNNRNN(nn.Module):
         arch, weights, init_seed, finetune_layers, bn_eval: the backbone (:class:`Backbone2D`).
         hidden_dim: LSTM state size per direction.
         num_layers: stacked LSTM layers.
-        bidirectional: BiLSTM (seed 000) or a forward-only LSTM.
+        bidirectional: BiLSTM (the CNN-RNN write-up) or a forward-only LSTM.
         dropout: before the classifier.
-        attention: temporal self-attention before pooling (seed 000) or plain pooling.
+        attention: temporal self-attention before pooling (the CNN-RNN write-up) or plain pooling.
         attention_dim: query/key size of the attention.
         input_dim: ignored (the suite passes the feature size to sequence heads).
     """

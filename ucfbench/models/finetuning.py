@@ -1,4 +1,4 @@
-"""Progressive fine-tuning of an end-to-end model's backbone (seed 000's recipe)."""
+"""Progressive fine-tuning of an end-to-end model's backbone (the CNN-RNN write-up's recipe)."""
 
 from __future__ import annotations
 

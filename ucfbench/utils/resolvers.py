@@ -75,7 +75,7 @@ def amp_precision(accelerator: str = "gpu") -> str:
 
 
 def mixed_precision(precision: str, accelerator: str = "auto") -> str:
-    """``precision`` (e.g. seed 000's ``16-mixed``) where the trainer runs on CUDA, else ``32-true``.
+    """``precision`` (e.g. the CNN-RNN write-up's ``16-mixed``) where the trainer runs on CUDA, else ``32-true``.
 
     16-bit AMP needs a GPU; on CPU the run falls back to full precision and says so.
     """

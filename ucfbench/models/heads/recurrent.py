@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 class RecurrentHead(nn.Module):
     """RNN/LSTM/GRU over (B, T, D) features, classified from the final hidden state.
 
-    With ``hidden_dim=512`` and 2048-d inputs the parameter counts are those of seed 003's
+    With ``hidden_dim=512`` and 2048-d inputs the parameter counts are those of the UCF50 write-up's
     heads (e.g. GRU 3.96M for 50 classes): the RNN, dropout, and one linear layer.
 
     Args:

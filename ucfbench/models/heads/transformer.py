@@ -1,4 +1,4 @@
-"""Transformer encoder head (``model=transformer``): seed 003's architecture, made to train."""
+"""Transformer encoder head (``model=transformer``): the UCF50 write-up's architecture, made to train."""
 
 from __future__ import annotations
 
