@@ -20,11 +20,11 @@ from ucfbench.utils.errors import UsageError
 
 # errno -> (what happened, what to do)
 _WHY = {
-    errno.ENOSPC: ("the disk is full", "free space there"),
-    errno.EDQUOT: ("the disk quota is exceeded", "free space there"),
-    errno.EROFS: ("the file system is read-only", "choose a writable folder"),
-    errno.EACCES: ("permission denied", "choose a folder you can write to"),
-    errno.EPERM: ("permission denied", "choose a folder you can write to"),
+    errno.ENOSPC: ("the disk is full", "Free space in {where}"),
+    errno.EDQUOT: ("the disk quota is exceeded", "Free space in {where}"),
+    errno.EROFS: ("the file system is read-only", "Use a writable folder instead of {where}"),
+    errno.EACCES: ("permission denied", "Use a folder you can write to instead of {where}"),
+    errno.EPERM: ("permission denied", "Use a folder you can write to instead of {where}"),
 }
 
 
@@ -57,11 +57,11 @@ def write_error(path: str | Path, err: OSError, *, what: str = "write", hint: st
         hint: another way out, e.g. ``"or set features.dir to another folder"``.
         size: bytes the write needed, shown in human units.
     """
-    why, todo = _WHY.get(err.errno, (err.strerror or str(err), "check the folder"))
+    why, todo = _WHY.get(err.errno, (err.strerror or str(err), "Check {where}"))
     needed = f" ({human_bytes(size)})" if size is not None else ""
-    where = Path(path).parent if err.errno in (errno.ENOSPC, errno.EDQUOT) else path
+    todo = todo.format(where=Path(path).parent)
     hint = f" {hint}" if hint else ""
-    return WriteError(f"cannot {what} {path}{needed}: {why}. {todo.capitalize()} ({where}){hint} and run again.")
+    return WriteError(f"cannot {what} {path}{needed}: {why}. {todo}{hint}, and run again.")
 
 
 def current_umask() -> int:
@@ -76,6 +76,12 @@ def current_umask() -> int:
     mask = os.umask(0o022)  # elsewhere: set and restore (not thread-safe, but only here)
     os.umask(mask)
     return mask
+
+
+def _write(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` and close it (the one place that touches the disk)."""
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def atomic_write(path: str | Path, data: str | bytes, *, hint: str = "") -> None:
@@ -95,8 +101,7 @@ def atomic_write(path: str | Path, data: str | bytes, *, hint: str = "") -> None
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+        _write(fd, payload)
         os.replace(tmp, path)
         tmp = None
     except OSError as err:
