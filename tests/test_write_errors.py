@@ -84,11 +84,12 @@ def test_full_disk_on_each_file_a_run_writes(tiny_cfg, tmp_path: Path, monkeypat
 
 @pytest.mark.slow  # a subprocess importing torch
 def test_full_disk_from_the_command_line_is_a_short_error(tiny_home: Path, tmp_path: Path) -> None:
-    """``python -m ucfbench.run`` on a full disk: exit 2, ``error: cannot write ...``, no traceback."""
+    """``python -m ucfbench.run`` on a full disk: exit 2, ``error: cannot write ...``, no traceback
+    (the run's first file, so no data work is needed)."""
     inject = ("import errno, os, runpy, sys; from ucfbench.utils import io; "
               "w = io._write\n"
               "def full(fd, data):\n"
-              "    if os.readlink(f'/proc/self/fd/{fd}').rsplit('/', 1)[1].startswith('.history.csv.'):\n"
+              "    if os.readlink(f'/proc/self/fd/{fd}').rsplit('/', 1)[1].startswith('.config.yaml.'):\n"
               "        raise OSError(errno.ENOSPC, 'No space left on device')\n"
               "    w(fd, data)\n"
               "io._write = full; sys.argv[0] = 'ucfbench.run'; runpy.run_module('ucfbench.run', run_name='__main__')")
@@ -97,4 +98,4 @@ def test_full_disk_from_the_command_line_is_a_short_error(tiny_home: Path, tmp_p
                           env={**os.environ, "UCFBENCH_HOME": str(tiny_home), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
-    assert f"error: cannot write {tmp_path / 'run' / 'history.csv'}" in proc.stderr and "disk is full" in proc.stderr
+    assert f"error: cannot write {tmp_path / 'run' / 'config.yaml'}" in proc.stderr and "disk is full" in proc.stderr
