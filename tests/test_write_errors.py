@@ -99,3 +99,23 @@ def test_full_disk_from_the_command_line_is_a_short_error(tiny_home: Path, tmp_p
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert f"error: cannot write {tmp_path / 'run' / 'config.yaml'}" in proc.stderr and "disk is full" in proc.stderr
+
+
+def test_read_only_home_is_a_short_error(tmp_path: Path, monkeypatch) -> None:
+    """The run directory is claimed while Hydra resolves ``hydra.run.dir``: a read-only home ends in
+    ``error: cannot create the run directory ...``, not OmegaConf's traceback."""
+    from omegaconf import OmegaConf
+
+    from ucfbench.cli.main import explain
+    from ucfbench.utils import resolvers
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(resolvers.os, "makedirs", read_only)
+    cfg = OmegaConf.create({"dir": f"${{unique_dir:{tmp_path}/runs/x}}"})
+    with pytest.raises(Exception) as err:
+        _ = cfg.dir
+    message = explain(err.value)
+    assert message is not None and message.startswith(f"cannot create the run directory {tmp_path}/runs/x")
+    assert "read-only" in message and "UCFBENCH_HOME" in message
