@@ -196,3 +196,12 @@ def test_read_only_existing_cache_is_read_and_its_lock_named_when_needed(half: R
     assert len(again.verify()) == 0  # reading a sound cache takes no lock
     with pytest.raises(CacheWriteError, match=r"entry/lock.*read-only"):
         again.claim(1)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_nonfinite_rows_reads_nan_and_inf_from_the_exponent_bits(dtype) -> None:
+    info = np.finfo(dtype)
+    block = np.array([[0.0, info.max, -info.max], [info.smallest_subnormal, -0.0, 1.0],
+                      [1.0, np.nan, 1.0], [np.inf, 0.0, 0.0], [0.0, 0.0, -np.inf]], dtype=dtype)
+    assert rows_module.nonfinite_rows(block).tolist() == [False, False, True, True, True]
+    assert rows_module.nonfinite_rows(block).tolist() == (~np.isfinite(block).all(axis=1)).tolist()
