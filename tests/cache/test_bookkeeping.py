@@ -161,6 +161,9 @@ def test_temporary_folders_of_killed_creations_are_removed(tmp_path: Path) -> No
     os.utime(old, (0, 0))
     _cache(tmp_path).create()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, elsewhere.name, "entry"])
+    dead.mkdir()  # also when the entry exists: any run opening a cache in this folder cleans up
+    _cache(tmp_path).create()
+    assert not dead.exists()
 
 
 def test_full_disk_at_create_says_how_much_in_human_units(tmp_path: Path, monkeypatch) -> None:

@@ -185,13 +185,14 @@ class RowCache:
         unwritable folder) fails here with a :class:`CacheWriteError` naming the folder, rather than
         while rows are written. Temporary folders left by creations that were killed are removed.
         """
+        if self.dir.parent.is_dir():
+            remove_stale_temp_dirs(self.dir.parent)
         if self.exists():
             self.check()
             return
         tmp: Path | None = None
         try:
             self.dir.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temp_dirs(self.dir.parent)
             # The creator in the name: a later creation removes it once this process is gone.
             tmp = make_temp_dir(self.dir.parent, prefix=f".{self.dir.name}.tmp-{os.getpid()}@{HOST}-")
             for name, (dtype, shape) in self.arrays.items():
