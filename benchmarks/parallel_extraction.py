@@ -8,7 +8,8 @@ The dataset is generated once (by the first run, into ``--home``); each N gets a
 cache. Per N: total videos extracted by all jobs (the ``N extracted by this job`` line each prints),
 wall time from launch to the last exit, extraction time (first job starting to extract to the last
 one done: the wall time less the jobs' start-up, imports mostly) and its speed-up over N=1. The load figure times
-:meth:`RowCache.verify` (every row's crc32, the files' checks) on a cache of ``--verify-gib`` GiB,
+:meth:`RowCache.verify` (the files' checks; every row's state, crc32, length and finite values) on a
+cache of ``--verify-gib`` GiB,
 twice: the first pass reads the file as written (in the page cache when memory allows), the
 second is warm. The last line printed is a JSON object with every figure.
 """

@@ -10,6 +10,7 @@ import pytest
 
 from ucfbench.cache.extraction import extract_features
 from ucfbench.cache.features import DONE, UNREADABLE, FeatureSpec
+from ucfbench.data.base import DatasetError
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.data.ucf101 import UCF101
 from ucfbench.datamodules.feature_datamodule import FeatureDataModule
@@ -45,6 +46,8 @@ def test_skip_records_the_bad_video_and_leaves_it_out(damaged, tmp_path: Path) -
     cache = extract_features(dataset, SPEC, root=tmp_path / "cache", batch_size=2, num_workers=0,
                              accelerator="cpu", on_bad_video="skip")
     assert cache.unreadable() == [bad]
+    ((video, why),) = cache.unreadable_videos()  # the decoder's error is kept with the row
+    assert video == bad and Path(bad).name in why
     state = cache.state()
     assert (state == UNREADABLE).sum() == 1 and (state == DONE).sum() == len(state) - 1
     dataset.on_bad_video = "skip"
@@ -59,5 +62,5 @@ def test_skip_records_the_bad_video_and_leaves_it_out(damaged, tmp_path: Path) -
     assert bad not in {r.relpath for r in dm.records["test"]}
     assert len(dm.splits["test"]) == len(dataset.subset("test")) - 1
     # A later run that does not allow skipping refuses the cache and names the video.
-    with pytest.raises(RuntimeError, match=bad):
+    with pytest.raises(DatasetError, match=f"{bad}: .*{Path(bad).name}"):  # which video and why
         extract_features(dataset, SPEC, root=tmp_path / "cache", num_workers=0, accelerator="cpu")

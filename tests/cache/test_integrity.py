@@ -84,6 +84,46 @@ def test_loading_a_damaged_cache_refuses_it(tiny_dataset, reference, tmp_path: P
     assert _extract(tiny_dataset, tmp_path).extracted == 1
 
 
+def _set(entry: Path, name: str, rows, value) -> None:
+    arr = np.load(entry / f"{name}.npy", mmap_mode="r+")
+    arr[rows] = value
+    arr.flush()
+
+
+@pytest.mark.parametrize("state", [4, 2], ids=["unknown-state", "done-to-unreadable"])
+def test_flipped_states_are_extracted_again_not_trusted(tiny_dataset, reference, tmp_path: Path, state: int,
+                                                        caplog) -> None:
+    """A bit flip in state.npy: rows with an unknown state (their features and lengths zeroed), or a
+    good row marked unreadable without a reason, are extracted again even with COMPLETE present;
+    nothing is skipped under on_bad_video=error."""
+    entry = _copy(reference, tmp_path)
+    rows = [0, 3, 9] if state == 4 else [5]
+    _set(entry, "state", rows, state)
+    if state == 4:
+        _set(entry, "features", rows, 0)
+        _set(entry, "lengths", rows, 0)
+    with caplog.at_level(logging.WARNING):
+        cache = _extract(tiny_dataset, tmp_path, on_bad_video="error")
+    assert cache.extracted == len(rows) and str(entry) in caplog.text
+    assert (cache.state() == DONE).all() and cache.unreadable() == []
+    feats, lengths = cache.load()
+    ref, ref_lengths = reference.load()
+    np.testing.assert_array_equal(lengths, ref_lengths)
+    np.testing.assert_allclose(feats.astype(np.float32), ref.astype(np.float32), atol=1e-3)
+
+
+def test_nan_with_a_matching_checksum_is_extracted_again(tiny_dataset, reference, tmp_path: Path) -> None:
+    entry = _copy(reference, tmp_path)
+    row = tiny_dataset.records().index(tiny_dataset.subset("test")[0])
+    feats = np.array(np.load(entry / "features.npy", mmap_mode="r")[row])
+    feats[2, 7] = np.nan
+    _set(entry, "features", row, feats)
+    length = int(np.load(entry / "lengths.npy")[row])
+    _set(entry, "checksum", row, FeatureCache.checksum(feats, length))  # the checksum agrees with the NaN
+    cache = _extract(tiny_dataset, tmp_path)
+    assert cache.extracted == 1 and np.isfinite(cache.load()[0]).all()
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -179,3 +219,36 @@ def test_rows_of_a_killed_job_are_taken_over(tiny_home, tiny_dataset, reference,
     feats, _ = cache.load()
     ref, _ = reference.load()
     np.testing.assert_allclose(feats.astype(np.float32), ref.astype(np.float32), atol=1e-3)
+
+
+KILLED_CREATION = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np
+from ucfbench.cache.rows import RowCache
+from ucfbench.data.types import VideoRecord
+
+def dies_while_reserving(fd, offset, length):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+os.posix_fallocate = dies_while_reserving
+records = [VideoRecord(relpath=f"v{i}.avi", label=0) for i in range(int(sys.argv[2]))]
+RowCache(dir=Path(sys.argv[1]), records=records, data="features", dtype=np.float16, row_shape=(8, 512),
+         meta={"key": "k"}, kind="feature", hint="features.dir").create()
+"""
+
+
+@pytest.mark.slow  # a subprocess importing numpy and torch, then an extraction
+def test_kill_during_cache_creation_then_a_run(tiny_dataset, tmp_path: Path) -> None:
+    entry = FeatureCache(root=tmp_path, spec=SPEC, dataset_name=tiny_dataset.name, records=tiny_dataset.records(),
+                         fingerprint=tiny_dataset.fingerprint(), dim=512).dir
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", KILLED_CREATION, str(entry), str(len(tiny_dataset.records()))],
+                          cwd=repo, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == -9, proc.stderr[-3000:]
+    (left,) = tmp_path.iterdir()
+    assert left.name.startswith(f".{entry.name}.tmp-") and (left / "features.npy").is_file()
+    cache = _extract(tiny_dataset, tmp_path)
+    assert cache.is_complete() and cache.extracted == len(tiny_dataset.records())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [entry.name]  # the killed creation's folder is gone

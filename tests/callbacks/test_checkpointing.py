@@ -10,6 +10,7 @@ import torch
 
 from ucfbench.callbacks import checkpointing
 from ucfbench.callbacks.checkpointing import AtomicCheckpointIO, SafeOnExceptionCheckpoint, is_disk_full
+from ucfbench.utils.io import WriteError
 
 
 def _disk_full_after(calls: int):
@@ -33,9 +34,9 @@ def test_disk_full_keeps_the_old_checkpoint(tmp_path: Path, monkeypatch: pytest.
     io, path = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
     io.save_checkpoint({"epoch": 1, "w": torch.arange(1000.0)}, path)
     monkeypatch.setattr(checkpointing, "_write_bytes", _disk_full_after(0))
-    with pytest.raises(OSError, match="could not write checkpoint .*last.ckpt.*disk full") as info:
+    with pytest.raises(WriteError, match="cannot write .*last.ckpt.*the disk is full") as info:
         io.save_checkpoint({"epoch": 2, "w": torch.zeros(1000)}, path)
-    assert info.value.errno == errno.ENOSPC and is_disk_full(info.value)
+    assert is_disk_full(info.value) and "hydra.run.dir" in str(info.value)
     assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]  # no temporary file left
     assert torch.load(path, weights_only=True)["epoch"] == 1  # the previous checkpoint, whole
 
@@ -49,7 +50,7 @@ def test_temporary_file_of_a_killed_write_is_removed(tmp_path: Path) -> None:
 
 def test_new_checkpoint_on_a_full_disk_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpointing, "_write_bytes", _disk_full_after(0))
-    with pytest.raises(OSError, match="best-epoch000.ckpt"):
+    with pytest.raises(WriteError, match="best-epoch000.ckpt"):
         AtomicCheckpointIO().save_checkpoint({"w": torch.ones(10)}, tmp_path / "best-epoch000.ckpt")
     assert list(tmp_path.iterdir()) == []
 
@@ -86,7 +87,7 @@ def test_disk_full_during_training(tiny_cfg, tmp_path: Path, monkeypatch: pytest
     from ucfbench.run import train
 
     monkeypatch.setattr(checkpointing, "_write_bytes", _disk_full_after(2))  # best-epoch000 + last
-    with pytest.raises(OSError, match=r"could not write checkpoint .*checkpoints/.*\.ckpt.*disk full"):
+    with pytest.raises(WriteError, match=r"cannot write .*checkpoints/.*\.ckpt.*the disk is full"):
         train(tiny_cfg("trainer.max_epochs=3", "model.net.hidden_dim=16"))
     ckpts = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["best-epoch000.ckpt", "last.ckpt"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from ucfbench.cache.rows import DONE, PENDING, UNREADABLE, RowCache, row_key, sampler_dict
 from ucfbench.data.types import VideoRecord
+from ucfbench.utils.io import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class DecodedClipCache(RowCache):
         existed = self.exists()
         super().create()
         if not existed:
-            log.info("Decoded-clip cache %s (%.2f GiB when full)", self.dir, self.nbytes / 2**30)
+            log.info("Decoded-clip cache %s (%s when full)", self.dir, human_bytes(self.nbytes))
 
     def _open(self) -> dict[str, np.ndarray]:
         # Each process (DataLoader worker) maps the files itself; rows are written with pwrite and
@@ -67,8 +68,9 @@ class DecodedClipCache(RowCache):
         return int(self._open()["state"][row])
 
     def is_unreadable(self, row: int) -> bool:
-        """Whether ``row``'s video was recorded as one that cannot be decoded."""
-        return self.state(row) == UNREADABLE
+        """Whether ``row``'s video was recorded as one that cannot be decoded, with the reason
+        (a state without one is damage: the video is decoded again)."""
+        return self.state(row) == UNREADABLE and row in self.unreadable_reasons()
 
     def get(self, row: int) -> tuple[np.ndarray, int] | None:
         """The cached clip of ``row`` and its length, or None when it is not cached (or damaged)."""
@@ -76,7 +78,7 @@ class DecodedClipCache(RowCache):
         if maps["state"][row] != DONE:
             return None
         frames, length = np.array(maps["frames"][row]), int(maps["lengths"][row])
-        if self.checksum(frames, length) != maps["checksum"][row]:
+        if not 1 <= length <= self.shape[0] or self.checksum(frames, length) != maps["checksum"][row]:
             self.on_damaged(np.array([row]))
             return None  # decoded again and overwritten by put()
         return frames, length
@@ -85,8 +87,9 @@ class DecodedClipCache(RowCache):
         assert clip.shape == self.shape and clip.dtype == np.uint8, f"clip {clip.shape} {clip.dtype} != {self.shape}"
         self.write_rows(np.array([row]), clip[None], np.array([length]))
 
-    def mark_unreadable(self, row: int) -> None:
-        self.set_state(np.array([row]), UNREADABLE)
+    def mark_unreadable(self, row: int, *, why: str | None = None) -> None:
+        """Record that ``row``'s video cannot be decoded, and why (the decoder's error)."""
+        self.set_state(np.array([row]), UNREADABLE, why=why)
 
     def __getstate__(self) -> dict:  # workers open their own maps and lock
         return {**super().__getstate__(), "_maps": None}

@@ -12,7 +12,7 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import lightning as L
@@ -25,11 +25,12 @@ from rich.progress import MofNCompleteColumn, Progress
 from torch.utils.data import DataLoader
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
+from ucfbench.cache.claims import CLAIM_TIMEOUT, check_claim_settings
 from ucfbench.cache.features import FeatureCache, FeatureSpec
-from ucfbench.cache.rows import CLAIM_TIMEOUT
-from ucfbench.data.base import ActionDataset
-from ucfbench.data.clips import ClipDataset
-from ucfbench.data.types import Batch
+from ucfbench.data.base import ActionDataset, DatasetError
+from ucfbench.data.clips import ClipDataset, read_clip
+from ucfbench.data.types import Batch, VideoRecord
+from ucfbench.data.video import VideoDecodeError
 from ucfbench.utils.resolvers import amp_precision
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,12 @@ class FeatureExtractor(L.LightningModule):
 
 
 class CacheWriter(BasePredictionWriter):
-    """Writes each predicted batch into the cache as soon as it is done."""
+    """Writes each predicted batch into the cache as soon as it is done; ``why``: a row's video ->
+    the decoder's error, kept with a row recorded as unreadable."""
 
-    def __init__(self, cache: FeatureCache) -> None:
+    def __init__(self, cache: FeatureCache, why: Callable[[int], str] | None = None) -> None:
         super().__init__(write_interval="batch")
-        self.cache = cache
+        self.cache, self.why = cache, why
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # One process allocates the entry; the others open it only after it exists.
@@ -66,22 +68,31 @@ class CacheWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         rows, lengths = prediction["row"].numpy(), prediction["lengths"].numpy()
         bad = lengths == 0  # videos skipped under on_bad_video=skip
-        if bad.any():
-            self.cache.mark_unreadable(rows[bad])
+        for row in rows[bad].tolist():
+            self.cache.mark_unreadable(np.array([row]), why=self.why(row) if self.why else None)
         if (~bad).any():
             self.cache.write(rows[~bad], prediction["features"].numpy()[~bad], lengths[~bad])
 
 
 def _check_unreadable(cache: FeatureCache, on_bad_video: str) -> None:
-    bad = cache.unreadable()
+    bad = cache.unreadable_videos()
     if bad and on_bad_video == "error":
-        shown = "\n  ".join(bad[:10])
-        raise RuntimeError(
-            f"{len(bad)} video(s) in feature cache {cache.dir} were skipped as unreadable by an earlier run "
+        shown = "\n  ".join(f"{video}: {why}" for video, why in bad[:10])
+        raise DatasetError(
+            f"{len(bad)} video(s) in feature cache {cache.dir} were recorded as unreadable by a run "
             f"with dataset.on_bad_video=skip:\n  {shown}\nFix or remove them, or run with dataset.on_bad_video=skip."
         )
     if bad:
-        log.warning("%d unreadable video(s) skipped, e.g. %s", len(bad), bad[0])
+        log.warning("%d unreadable video(s) skipped, e.g. %s (%s)", len(bad), *bad[0])
+
+
+def _decode_error(dataset: ActionDataset, record: VideoRecord, spec: FeatureSpec, size: int) -> str:
+    """Why ``record`` cannot be decoded (decoded again: the DataLoader worker that failed keeps its error)."""
+    try:
+        read_clip(record.path(dataset.root), spec.sampler, size=size, backend=spec.backend)
+    except (VideoDecodeError, OSError) as err:
+        return str(err)
+    return "could not be decoded (reads now: run again to extract it)"
 
 
 def feature_cache(dataset: ActionDataset, spec: FeatureSpec, *, root: str | Path, dim: int) -> FeatureCache:
@@ -144,6 +155,7 @@ def extract_features(
     as unreadable in the cache (``"skip"``). ``encoder``: the backbone ``spec`` describes, if
     already built (else built from ``spec``).
     """
+    check_claim_settings(claim_size, claim_timeout)
     encoder = encoder or encoder_for(spec)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
     cache.create()
@@ -155,11 +167,14 @@ def extract_features(
     pending = cache.pending_rows()
     n = len(cache.records)
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
+    def why(row: int) -> str:
+        return _decode_error(dataset, cache.records[row], spec, encoder.preprocessing.resize)
+
     def make_trainer(progress_bar: bool) -> L.Trainer:
         return L.Trainer(
             accelerator=accelerator, devices=devices, strategy=strategy,
             precision=precision or amp_precision(accelerator), logger=False, enable_checkpointing=False,
-            callbacks=[CacheWriter(cache), *([RichProgressBar()] if progress_bar else [])],
+            callbacks=[CacheWriter(cache, why), *([RichProgressBar()] if progress_bar else [])],
             enable_progress_bar=progress_bar, enable_model_summary=False,
         )
 

@@ -130,8 +130,9 @@ class FeatureCache(RowCache):
         """Store finished rows: features and checksums first, then mark them done."""
         self.write_rows(rows, features, lengths)
 
-    def mark_unreadable(self, rows: np.ndarray) -> None:
-        self.set_state(rows, UNREADABLE)
+    def mark_unreadable(self, rows: np.ndarray, *, why: str | None = None) -> None:
+        """Record rows whose videos cannot be decoded, and why (the decoder's error)."""
+        self.set_state(rows, UNREADABLE, why=why)
 
     def finalize(self) -> None:
         """Write the COMPLETE marker once no row is pending."""
@@ -139,7 +140,8 @@ class FeatureCache(RowCache):
         if (state == PENDING).any():
             raise RuntimeError(f"feature cache {self.dir}: {int((state == PENDING).sum())} rows still pending")
         unreadable = [self.records[i].relpath for i in np.flatnonzero(state == UNREADABLE)]
-        atomic_write(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2))
+        atomic_write(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2),
+                     hint="(or set features.dir to another folder)")
 
     def verify(self) -> np.ndarray:
         """Check every done row's checksum; damaged rows go back to pending (and COMPLETE goes)."""
@@ -151,10 +153,8 @@ class FeatureCache(RowCache):
 
     # -- reading --------------------------------------------------------------------------
     def unreadable(self) -> list[str]:
-        try:
-            return json.loads((self.dir / "COMPLETE").read_text())["unreadable"]
-        except (OSError, ValueError, KeyError) as err:
-            raise self._unreadable("COMPLETE", err) from None
+        """Videos recorded as unreadable (state and reason; see :meth:`unreadable_videos` for why)."""
+        return [video for video, _ in self.unreadable_videos()]
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """The whole (N, T, D) float16 array, memory-mapped read-only, and (N,) lengths; every row

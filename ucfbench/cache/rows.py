@@ -9,50 +9,70 @@ Layout of one entry (a folder named by a key)::
     lengths.npy    (N,) int32 valid time steps per row
     checksum.npy   (N,) uint32 crc32 of a row's data and length, written with the row
     state.npy      (N,) uint8: 0 pending, 1 done, 2 unreadable (skipped)
-    claims.json    rows being filled: owner (host:pid), time, rows
+    unreadable.json  why each unreadable row could not be decoded (the decoder's error)
+    claims.json    rows being filled (:mod:`ucfbench.cache.claims`)
     lock           the ``filelock`` that guards ``state.npy`` changes and ``claims.json``
 
 A row is written (data, length, checksum) before its state says done, through ``pwrite`` rather
 than the memory map, so a full disk is an ``OSError`` naming the file, not a SIGBUS. Readers map
-the arrays read-only and check a row's checksum before trusting it: a damaged row goes back to
-pending and is filled again.
+the arrays read-only and trust nothing they read (:meth:`RowCache.verify`): a row marked done is used
+only when its checksum matches, its length is in 1..T and its values are finite; a row marked
+unreadable only when ``unreadable.json`` says why; any other state value is damage. A row failing
+these goes back to pending and is filled again. Temporary folders of creations that were killed
+are removed by the next creation once their creator is gone.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
-import socket
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from filelock import BaseFileLock
 
+from ucfbench.cache.claims import CLAIM_TIMEOUT, HOST, holder_gone, is_stale, new_claim, read_claims
 from ucfbench.data.types import VideoRecord
-from ucfbench.utils.io import atomic_write, make_temp_dir
+from ucfbench.utils.errors import UsageError
+from ucfbench.utils.io import WriteError, atomic_write, human_bytes, is_write_failure, make_temp_dir, write_error
 from ucfbench.utils.locks import file_lock
 
 log = logging.getLogger(__name__)
 
 ROW_FORMAT = 2  # bump when the layout changes; part of every key, so old entries are rebuilt
 PENDING, DONE, UNREADABLE = 0, 1, 2
-CLAIM_TIMEOUT = 600.0  # seconds without progress after which another job takes over a claim
-HOST = socket.gethostname()
+__all__ = ["CLAIM_TIMEOUT", "DONE", "PENDING", "UNREADABLE", "CacheUnreadableError", "CacheWriteError", "RowCache"]
+STALE_TEMP_AGE = 86400.0  # a temporary folder naming no creator is removed after a day
+_TEMP = re.compile(r"\.(?P<entry>.+)\.tmp-(?P<pid>\d+)@(?P<host>.+)-[^-]+")
 
 
-class CacheUnreadableError(RuntimeError):
+# IEEE float width -> (unsigned view, exponent bits): a value is NaN or inf when all are set
+_EXPONENT = {2: (np.uint16, 0x7C00), 4: (np.uint32, 0x7F800000), 8: (np.uint64, 0x7FF0000000000000)}
+
+
+def nonfinite_rows(block: np.ndarray) -> np.ndarray:
+    """(k,) bool: which rows of the float array ``block`` (k, ...) hold a NaN or an inf. Reads the
+    exponent bits: 4x faster than ``np.isfinite`` on float16, which converts every value."""
+    uint, mask = _EXPONENT[block.dtype.itemsize]
+    bits = np.ascontiguousarray(block).reshape(len(block), -1).view(uint) & uint(mask)
+    return bits.max(axis=1) == mask if bits.size else np.zeros(len(block), dtype=bool)
+
+
+class CacheUnreadableError(UsageError, RuntimeError):
     """A cache file is missing, truncated or malformed."""
 
 
-class CacheWriteError(RuntimeError):
-    """A cache file could not be written (full disk, permissions)."""
+class CacheWriteError(WriteError, RuntimeError):
+    """A cache file could not be written (full disk, read-only, permissions)."""
 
 
 def row_key(payload: dict) -> str:
@@ -64,22 +84,6 @@ def row_key(payload: dict) -> str:
 def sampler_dict(sampler: object) -> dict:
     """A sampler dataclass as the JSON a key is made of: its type name and fields."""
     return {"type": type(sampler).__name__, **asdict(sampler)}  # type: ignore[call-overload]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def _is_stale(claim: dict, timeout: float, now: float) -> bool:
-    if claim["host"] == HOST and not _pid_alive(claim["pid"]):
-        return True
-    return now - claim["time"] > timeout
 
 
 class RowCache:
@@ -120,6 +124,19 @@ class RowCache:
             self._lock = file_lock(self.dir / "lock")
         return self._lock
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold :attr:`lock`; a lock file that cannot be created (read-only cache) is a
+        :class:`CacheWriteError` naming it."""
+        try:
+            self.lock.acquire()
+        except OSError as err:
+            raise CacheWriteError(str(write_error(self.dir / "lock", err, hint=f"(or set {self.hint} elsewhere)"))) from err
+        try:
+            yield
+        finally:
+            self.lock.release()
+
     def __getstate__(self) -> dict:  # DataLoader workers make their own lock and maps
         return {**self.__dict__, "_lock": None}
 
@@ -150,8 +167,11 @@ class RowCache:
             videos = (self.dir / "videos.txt").read_text().splitlines()
         except (OSError, ValueError) as err:
             raise self._unreadable("spec.json or videos.txt", err) from None
-        if spec.get("key") != self.meta.get("key"):
-            raise self._unreadable("spec.json", f"key {spec.get('key')!r}, expected {self.meta.get('key')!r}")
+        if not isinstance(spec, dict) or spec.get("key") != self.meta.get("key"):
+            found = spec.get("key") if isinstance(spec, dict) else spec
+            raise self._unreadable("spec.json", f"key {found!r}, expected {self.meta.get('key')!r}")
+        if "shape" in self.meta and spec.get("shape") != self.meta["shape"]:
+            raise self._unreadable("spec.json", f"shape {spec.get('shape')}, expected {self.meta['shape']}")
         if videos != [r.relpath for r in self.records]:
             raise self._unreadable("videos.txt", "it lists other videos than the dataset although the key matches")
         for name in self.arrays:
@@ -161,15 +181,20 @@ class RowCache:
     def create(self) -> None:
         """Allocate the entry unless it exists: built aside, disk space reserved, renamed into place.
 
-        Two jobs may create at once; the loser removes its copy. A full disk fails here, naming the
-        folder, rather than while rows are written.
+        Two jobs may create at once; the loser removes its copy. A full disk (or a read-only or
+        unwritable folder) fails here with a :class:`CacheWriteError` naming the folder, rather than
+        while rows are written. Temporary folders left by creations that were killed are removed.
         """
+        if self.dir.parent.is_dir():
+            remove_stale_temp_dirs(self.dir.parent)
         if self.exists():
             self.check()
             return
-        self.dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = make_temp_dir(self.dir.parent, prefix=f".{self.dir.name}.tmp-")  # umask mode, not 0700
+        tmp: Path | None = None
         try:
+            self.dir.parent.mkdir(parents=True, exist_ok=True)
+            # The creator in the name: a later creation removes it once this process is gone.
+            tmp = make_temp_dir(self.dir.parent, prefix=f".{self.dir.name}.tmp-{os.getpid()}@{HOST}-")
             for name, (dtype, shape) in self.arrays.items():
                 path = tmp / f"{name}.npy"
                 np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
@@ -178,17 +203,21 @@ class RowCache:
                         os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
             (tmp / "videos.txt").write_text("".join(f"{r.relpath}\n" for r in self.records))
             (tmp / "claims.json").write_text("[]\n")
+            (tmp / "unreadable.json").write_text("{}\n")
             (tmp / "spec.json").write_text(json.dumps(self.meta, indent=2, default=str))
             os.rename(tmp, self.dir)
         except OSError as err:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             if self.exists():  # lost a race with another job creating the same entry
                 self.check()
                 return
-            raise CacheWriteError(
-                f"cannot create {self.kind} cache {self.dir} ({self.nbytes / 2**30:.2f} GiB): {err.strerror or err}. "
-                f"Free space there or set {self.hint} to another folder."
-            ) from err
+            hint = f"Free space there or set {self.hint} to another folder, and run again."
+            if is_write_failure(err):
+                raise CacheWriteError(str(write_error(self.dir, err, what=f"create {self.kind} cache", size=self.nbytes,
+                                                      hint=f"(or set {self.hint} to another folder)"))) from err
+            raise CacheWriteError(f"cannot create {self.kind} cache {self.dir} ({human_bytes(self.nbytes)}): "
+                                  f"{err.strerror or err}. {hint}") from err
 
     @property
     def nbytes(self) -> int:
@@ -215,11 +244,8 @@ class RowCache:
             finally:
                 os.close(fd)
         except OSError as err:
-            why = "the disk is full" if err.errno in (errno.ENOSPC, errno.EDQUOT) else err.strerror or str(err)
-            raise CacheWriteError(
-                f"cannot write {self.kind} cache {path}: {why}. The rows being written stay pending; free space "
-                f"(or set {self.hint} elsewhere) and run again."
-            ) from err
+            why = write_error(path, err, hint=f"(or set {self.hint} elsewhere); the rows being written stay pending")
+            raise CacheWriteError(str(why)) from err
 
     def write_rows(self, rows: np.ndarray, data: np.ndarray, lengths: np.ndarray) -> None:
         """Store finished rows: data, lengths and checksums first, then mark them done.
@@ -240,33 +266,85 @@ class RowCache:
         self._pwrite("checksum", rows, checks)
         self.set_state(rows, DONE)
 
-    def set_state(self, rows: np.ndarray, state: int) -> None:
-        """Mark rows (done, unreadable, pending) and drop this process's claim on them."""
+    def set_state(self, rows: np.ndarray, state: int, *, why: str | None = None) -> None:
+        """Mark rows (done, unreadable, pending) and drop this process's claim on them; ``why``: the
+        decoder's error, kept for unreadable rows (``unreadable.json``)."""
         rows = np.asarray(rows, dtype=np.int64)
-        with self.lock:
+        with self.locked():
+            reasons = self.unreadable_reasons()
+            if state == UNREADABLE:
+                reasons.update({r: why or "could not be decoded" for r in rows.tolist()})
+                self._write_reasons(reasons)  # before the state: an unreadable row always has its reason
             self._pwrite("state", rows, np.full(len(rows), state, dtype=np.uint8))
+            if state != UNREADABLE and reasons.keys() & set(rows.tolist()):
+                self._write_reasons({r: w for r, w in reasons.items() if r not in set(rows.tolist())})
             self._update_claims(release=rows)
         if state != PENDING:
             self.written += len(rows)
 
+    def unreadable_reasons(self) -> dict[int, str]:
+        """Row -> why its video could not be decoded, from ``unreadable.json`` (entries that do not
+        match the dataset's videos are ignored: those rows are probed again)."""
+        try:
+            raw = json.loads((self.dir / "unreadable.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        out = {}
+        for key, entry in raw.items():
+            row = int(key) if isinstance(key, str) and key.isdigit() else -1
+            if 0 <= row < len(self.records) and isinstance(entry, dict) and isinstance(entry.get("why"), str) \
+                    and entry.get("video") == self.records[row].relpath:
+                out[row] = entry["why"]
+        return out
+
+    def _write_reasons(self, reasons: dict[int, str]) -> None:
+        doc = {str(r): {"video": self.records[r].relpath, "why": w} for r, w in sorted(reasons.items())}
+        atomic_write(self.dir / "unreadable.json", json.dumps(doc, indent=1) + "\n",
+                     hint=f"(or set {self.hint} to another folder)")
+
+    def unreadable_videos(self) -> list[tuple[str, str]]:
+        """(video, why) of every row marked unreadable with its reason recorded."""
+        reasons = self.unreadable_reasons()
+        return [(self.records[r].relpath, reasons[r]) for r in np.flatnonzero(self.states() == UNREADABLE).tolist()
+                if r in reasons]
+
     # -- verifying ------------------------------------------------------------------------
-    def damaged_rows(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Rows marked done whose data no longer match their checksum."""
-        state, checks = self.states(), np.array(self.open_array("checksum")).tolist()
+    def damaged_rows(self, rows: np.ndarray | None = None, *, chunk: int = 256) -> np.ndarray:
+        """Rows whose state cannot be trusted: marked done but failing their checksum, holding a
+        length outside 1..T or a non-finite value; marked unreadable without a recorded reason; or
+        holding a state that is none of pending, done, unreadable."""
+        state = self.states()
+        rows = np.arange(len(state)) if rows is None else np.asarray(rows, dtype=np.int64)
+        checks = np.array(self.open_array("checksum"))
         data = self.open_array(self.data_name).view(np.ndarray)  # rows without np.memmap's per-slice cost
         lengths = np.array(self.open_array("lengths"))
-        done = np.flatnonzero(state == DONE) if rows is None else np.asarray(rows)[state[rows] == DONE]
-        crc = zlib.crc32
-        return np.array([r for r in done.tolist() if crc(lengths[r : r + 1], crc(data[r])) != checks[r]],
-                        dtype=np.int64)
+        steps = self.row_shape[0] if self.row_shape else 1
+        unknown = rows[~np.isin(state[rows], (PENDING, DONE, UNREADABLE))]
+        reasons = self.unreadable_reasons()
+        unexplained = [r for r in rows[state[rows] == UNREADABLE].tolist() if r not in reasons]
+        done = rows[state[rows] == DONE]
+        done = done[(lengths[done] >= 1) & (lengths[done] <= steps)] if len(done) else done
+        bad_length = np.setdiff1d(rows[state[rows] == DONE], done)
+        crc, failed = zlib.crc32, []
+        for start in range(0, len(done), chunk):  # a chunk at a time: memory stays flat on a large cache
+            part = done[start : start + chunk]
+            block = data[part]  # (k, ...) a copy of these rows
+            if block.dtype.kind == "f":
+                failed += part[nonfinite_rows(block)].tolist()
+            failed += [r for r, row in zip(part.tolist(), block)
+                       if crc(lengths[r : r + 1], crc(row)) != checks[r]]
+        return np.unique(np.concatenate([unknown, bad_length, np.array(unexplained + failed, dtype=np.int64)])
+                         ).astype(np.int64)
 
     def verify(self) -> np.ndarray:
-        """Check the files and every done row; damaged rows go back to pending, with a warning.
-        Returns them."""
+        """Check the files and every row's state (:meth:`damaged_rows`); damaged rows go back to
+        pending, with a warning. Returns them."""
         self.check()
         bad = self.damaged_rows()
         if len(bad):
-            with self.lock:  # check again under the lock: a row may have been rewritten meanwhile
+            with self.locked():  # check again under the lock: a row may have been rewritten meanwhile
                 bad = self.damaged_rows(bad)
                 self._pwrite("state", bad, np.full(len(bad), PENDING, dtype=np.uint8))
             if len(bad):
@@ -275,49 +353,45 @@ class RowCache:
 
     def on_damaged(self, rows: np.ndarray) -> None:
         shown = ", ".join(f"{r} ({self.records[r].relpath})" for r in rows[:10].tolist())
-        log.warning("%s cache %s: %d row(s) failed their checksum and will be filled again: %s%s", self.kind,
-                    self.dir, len(rows), shown, ", ..." if len(rows) > 10 else "")
+        log.warning("%s cache %s: %d row(s) failed their check (checksum, length, finite values or state) and will "
+                    "be filled again: %s%s", self.kind, self.dir, len(rows), shown, ", ..." if len(rows) > 10 else "")
 
     # -- sharing the pending rows between jobs -------------------------------------------
     @property
     def owner(self) -> str:
         return f"{HOST}:{os.getpid()}"
 
-    def _read_claims(self) -> list[dict]:
-        try:
-            return json.loads((self.dir / "claims.json").read_text())
-        except FileNotFoundError:
-            return []
-        except ValueError as err:
-            raise self._unreadable("claims.json", err) from None
+    def _read_claims(self) -> tuple[list[dict], bool]:
+        return read_claims(self.dir / "claims.json", len(self.records))
 
     def _update_claims(self, *, release: np.ndarray | None = None, add: list[int] | None = None,
                        timeout: float = CLAIM_TIMEOUT) -> None:
         """Rewrite ``claims.json`` (caller holds the lock): drop stale claims and released rows,
-        refresh this process's claim time, add new rows."""
-        now, claims, kept = time.time(), self._read_claims(), []
+        refresh this process's claim time, add new rows. A damaged file is replaced."""
+        now, kept = time.time(), []
+        claims, damaged = self._read_claims()
         before = json.dumps(claims)
         gone = set(np.asarray(release).tolist()) if release is not None else set()
         for claim in claims:
             if claim["owner"] == self.owner:
                 claim["rows"] = [r for r in claim["rows"] if r not in gone]
                 claim["time"] = now
-            elif _is_stale(claim, timeout, now):
+            elif is_stale(claim, timeout, now):
                 log.warning("%s cache %s: taking over %d row(s) claimed by %s (%s)", self.kind, self.dir,
                             len(claim["rows"]), claim["owner"], "gone" if claim["host"] == HOST else "no progress")
                 continue
             if claim["rows"]:
                 kept.append(claim)
         if add:
-            kept.append({"owner": self.owner, "host": HOST, "pid": os.getpid(), "time": now, "rows": add})
-        if json.dumps(kept) != before:
-            atomic_write(self.dir / "claims.json", json.dumps(kept) + "\n")
+            kept.append(new_claim(add, now))
+        if damaged or json.dumps(kept) != before:
+            atomic_write(self.dir / "claims.json", json.dumps(kept) + "\n", hint=f"(or set {self.hint} elsewhere)")
 
     def claim(self, n: int, *, timeout: float = CLAIM_TIMEOUT) -> np.ndarray:
         """Claim up to ``n`` pending rows nobody else holds (the first ones, in order)."""
-        with self.lock:
+        with self.locked():
             self._update_claims(timeout=timeout)  # drops stale claims first
-            held = {r for c in self._read_claims() for r in c["rows"]}
+            held = {r for c in self._read_claims()[0] for r in c["rows"]}
             free = [r for r in np.flatnonzero(self.states() == PENDING).tolist() if r not in held][:n]
             if free:
                 self._update_claims(add=free, timeout=timeout)
@@ -325,5 +399,22 @@ class RowCache:
 
     def release(self, rows: np.ndarray) -> None:
         """Give up this process's claim on ``rows`` (those not written stay pending for others)."""
-        with self.lock:
+        with self.locked():
             self._update_claims(release=rows)
+
+
+def remove_stale_temp_dirs(root: Path) -> None:
+    """Remove the temporary folders in ``root`` of entry creations that were killed: their
+    creator (named in the folder's name) no longer runs on this host, or (no creator named) a day old."""
+    for tmp in root.glob(".*.tmp-*"):
+        match = _TEMP.fullmatch(tmp.name)
+        if match:
+            dead = holder_gone({"host": match["host"], "pid": int(match["pid"])})
+        else:
+            try:
+                dead = time.time() - tmp.stat().st_mtime > STALE_TEMP_AGE
+            except OSError:
+                continue
+        if dead and tmp.is_dir():
+            log.info("removing %s, left by a cache creation that was killed", tmp)
+            shutil.rmtree(tmp, ignore_errors=True)

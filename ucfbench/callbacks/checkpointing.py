@@ -14,8 +14,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from ucfbench.utils.io import WriteError, is_write_failure, write_error
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     A reader (a resume, ``ModelCheckpoint`` replacing ``last.ckpt``, a job killed mid-write) sees
     the previous checkpoint or the new one, never a partial file. A failed write (a full disk)
-    removes the temporary file and raises ``OSError`` naming the checkpoint. Remote paths
+    removes the temporary file and raises :class:`~ucfbench.utils.io.WriteError` naming the checkpoint. Remote paths
     (``s3://`` ...) keep Lightning's own write.
     """
 
@@ -65,8 +67,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
             tmp = None
         except OSError as e:
-            advice = " (disk full: free space or point hydra.run.dir at another disk)" if is_disk_full(e) else ""
-            raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror or e}{advice}") from e
+            if is_write_failure(e):
+                raise write_error(path, e, size=buf.getbuffer().nbytes,
+                                  hint="(or point hydra.run.dir at another disk)") from e
+            raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror or e}") from e
         finally:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
@@ -86,5 +90,31 @@ class SafeOnExceptionCheckpoint(OnExceptionCheckpoint):
             return  # no weight has changed (e.g. the data failed to prepare): nothing to save
         try:
             super().on_exception(trainer, *args, **kwargs)
-        except OSError as e:
+        except (OSError, WriteError) as e:
             log.error("%s (the run's own error follows)", e)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` for a run directory with one writer, safe to resume after ``kill -9``.
+
+    A job killed after saving ``best-epoch002.ckpt`` but before ``last.ckpt`` leaves a file that
+    the resumed job's restored state does not track. Lightning would keep it and save the same epoch
+    again as ``best-epoch002-v1.ckpt``; here, when training starts, files of this callback's name
+    pattern that its state does not track are removed, and a checkpoint saved again replaces its
+    file (no ``-vN`` versions), so ``metrics.json`` names ``best-epoch002.ckpt`` and no orphan stays.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("enable_version_counter", False)
+        super().__init__(**kwargs)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        prefix = (self.filename or "").split("{", 1)[0]
+        if not trainer.is_global_zero or not prefix or self.dirpath is None or "://" in str(self.dirpath):
+            return
+        tracked = {Path(p).resolve() for p in (*self.best_k_models, self.best_model_path, self.last_model_path) if p}
+        for path in sorted(Path(self.dirpath).glob(f"{prefix}*{self.FILE_EXTENSION}")):
+            if path.resolve() not in tracked:
+                log.info("removing %s: saved by a job stopped before its last.ckpt, not part of this run", path)
+                path.unlink(missing_ok=True)

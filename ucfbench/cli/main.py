@@ -34,7 +34,7 @@ from hydra.errors import (
 )
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from ucfbench.cli.quiet import setup_output
 from ucfbench.cli.validate import validate_config
@@ -56,6 +56,8 @@ def explain(err: BaseException, *, dataset: str | None = None) -> str | None:
     cause = err
     while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
         cause = cause.__cause__
+    while isinstance(cause, InterpolationResolutionError) and cause.__context__ is not None:
+        cause = cause.__context__  # a resolver's error (a read-only home for hydra.run.dir); OmegaConf drops __cause__
     if isinstance(cause, MissingMandatoryValue):
         return f"{cause.full_key} must be set (it is ??? in the config): add {cause.full_key}=<value>"
     if not is_user_error(cause):

@@ -26,7 +26,7 @@ class ClipStore(Protocol):
     def get(self, row: int) -> tuple[np.ndarray, int] | None: ...
     def is_unreadable(self, row: int) -> bool: ...
     def put(self, row: int, clip: np.ndarray, length: int) -> None: ...
-    def mark_unreadable(self, row: int) -> None: ...
+    def mark_unreadable(self, row: int, *, why: str | None = None) -> None: ...
 
 
 
@@ -109,11 +109,11 @@ class ClipDataset(Dataset):
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()))) if self.random_clips else None
         try:
             frames, length = read_clip(rec.path(self.root), self.sampler, size=self.size, backend=self.backend, rng=rng)
-        except (VideoDecodeError, FileNotFoundError):
+        except (VideoDecodeError, FileNotFoundError) as err:
             if self.on_bad_video == "error":
                 raise  # nothing was written for it
             if row is not None:
-                self.cache.mark_unreadable(row)
+                self.cache.mark_unreadable(row, why=str(err))
             return self._blank(), 0
         if row is not None:
             self.cache.put(row, frames, length)

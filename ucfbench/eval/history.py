@@ -59,4 +59,4 @@ class HistoryWriter(Callback):
         writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        atomic_write(self.path, buf.getvalue())
+        atomic_write(self.path, buf.getvalue(), hint="(or point hydra.run.dir at another disk)")

@@ -9,6 +9,7 @@ import os
 import torch
 from omegaconf import OmegaConf
 
+from ucfbench.utils.io import is_write_failure, write_error
 from ucfbench.utils.wandb_mode import wandb_offline
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,21 @@ def unique_dir(path: str) -> str:
         return _CLAIMED[path]
     if _nonzero_rank():
         return path
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     candidate, n = path, 0
-    while True:
-        try:
-            os.mkdir(candidate)
-            break
-        except FileExistsError:
-            n += 1
-            candidate = f"{path}_{n}"
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        while True:
+            try:
+                os.mkdir(candidate)
+                break
+            except FileExistsError:
+                n += 1
+                candidate = f"{path}_{n}"
+    except OSError as err:
+        if is_write_failure(err):  # a read-only or full home: a user error naming the folder
+            raise write_error(candidate, err, what="create the run directory",
+                              hint="(or set UCFBENCH_HOME or hydra.run.dir elsewhere)") from err
+        raise
     _CLAIMED[path] = candidate
     return candidate
 
