@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import json
 from pathlib import Path
 
@@ -63,3 +64,50 @@ def test_run_files_hold_the_order_diagnostics(tmp_path: Path) -> None:
         pytest.approx((1 / 3, 2 / 3, 1.0))
     assert len(list(csv.reader((tmp_path / "order.csv").open()))) == 1 + len(CLASSES)
     assert len(list(csv.reader((tmp_path / "order_pairs.csv").open()))) == 1 + len(PAIRS)
+
+
+def _run(run_dir: Path, *, model: str, seed: int, reversed_preds: list[int], dataset: str = "synthetic",
+         backbone: str = "resnet18", frames: int = 32) -> None:
+    labels = torch.tensor([0, 1, 0, 1, 2, 4])
+    records = [VideoRecord(f"{CLASSES[y]}/v{i}.avi", y) for i, y in enumerate(labels.tolist())]
+    info = {"dataset": dataset, "split": 1, "protocol": "official", "model": model, "seed": seed, "params": 10,
+            "features": {"model": backbone}, "num_classes": len(CLASSES)}
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(f"features:\n  sampler:\n    num_frames: {frames}\n")
+    write_test_results(run_dir, probs=_onehot(labels.tolist()), labels=labels, records=records, classes=CLASSES,
+                       pairs=PAIRS, info=info, probs_reversed=_onehot(reversed_preds),
+                       probs_shuffled=_onehot(labels.tolist()))
+
+
+def test_report_has_the_order_columns_table_and_figure(tmp_path: Path) -> None:
+    from ucfbench.report import write_report
+
+    forward = [0, 1, 0, 1, 2, 4]
+    _run(tmp_path / "s" / "0", model="mean_pool", seed=0, reversed_preds=forward)
+    _run(tmp_path / "s" / "1", model="gru", seed=0, reversed_preds=[1, 0, 1, 0, 2, 4])
+    _run(tmp_path / "s" / "2", model="gru", seed=1, reversed_preds=[1, 0, 1, 1, 2, 4])
+    report = write_report(tmp_path / "s", formats=("png",))
+    rows = {r["model"]: r for r in csv.DictReader((tmp_path / "s" / "report.csv").open())}
+    assert float(rows["mean_pool"]["top1_reversed_mean"]) == 1.0
+    assert float(rows["mean_pool"]["reversal_flip_rate_mean"]) == 0.0
+    assert float(rows["gru"]["reversed_to_partner_mean"]) == pytest.approx((1.0 + 0.75) / 2)
+    assert float(rows["gru"]["top1_reversed_mean"]) == pytest.approx((2 / 6 + 3 / 6) / 2)
+    assert rows["gru"]["top1_reversed_ci95_low"] and rows["mean_pool"]["top1_shuffled_ci95_high"]
+    assert "top-1 reversed (%)" in report["markdown"] and "reversed → partner (%)" in report["markdown"]
+    assert "Order diagnostics" in report["latex"]
+    assert (tmp_path / "s" / "order.png").is_file()
+
+
+def test_published_number_only_for_the_same_protocol(tmp_path: Path) -> None:
+    from ucfbench.report import write_report
+
+    forward = [0, 1, 0, 1, 2, 4]
+    kw = {"seed": 0, "reversed_preds": forward, "dataset": "ucf101", "backbone": "vit_small_patch14_dinov2.lvd142m"}
+    _run(tmp_path / "s" / "0", model="linear_mean", frames=8, **kw)
+    _run(tmp_path / "s" / "1", model="gru", frames=8, **kw)  # another probe
+    _run(tmp_path / "t" / "0", model="linear_mean", frames=32, **kw)  # other frames
+    rows = {r["model"]: r for r in write_report(tmp_path / "s", plots=False)["rows"]}
+    assert rows["linear_mean"]["published_top1"] == pytest.approx(0.870)
+    assert "DINOv2" in rows["linear_mean"]["published_source"] and math.isnan(rows["gru"]["published_top1"])
+    assert "published top-1 (%)" in (tmp_path / "s" / "report.md").read_text()
+    assert math.isnan(write_report(tmp_path / "t", plots=False)["rows"][0]["published_top1"])
