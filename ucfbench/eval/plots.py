@@ -281,8 +281,8 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     fig = Figure(figsize=(max(8.0, 1.1 * len(rows) * (2 if partner else 1)), 4.4), layout="constrained")
     axes = list(fig.subplots(1, 2 if partner else 1, squeeze=False, width_ratios=[3, 2] if partner else None).flat)
     x = np.arange(len(rows))
-    keys = (("top1", "forward", "0.25"), ("top1_reversed", "frames reversed", "tab:red"),
-            ("top1_shuffled", "frames shuffled", "tab:orange"))
+    keys = (("top1", "forward", "#0072B2"), ("top1_reversed", "frames reversed", "#D55E00"),
+            ("top1_shuffled", "frames shuffled", "#E69F00"))  # Okabe-Ito
     width = 0.8 / len(keys)
     for j, (key, name, color) in enumerate(keys):
         values, errors = bar_data(rows, key)
@@ -294,7 +294,7 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     axes[0].set(title="top-1 accuracy (%): forward, reversed, shuffled", ylim=(0, 119), yticks=range(0, 101, 20))
     if partner:
         values, errors = bar_data(rows, "reversed_to_partner")
-        _bars(axes[1], x, rows, values, errors, colors=["tab:purple"] * len(rows), fmt="{:.0f}")
+        _bars(axes[1], x, rows, values, errors, colors=["#CC79A7"] * len(rows), fmt="{:.0f}")
         axes[1].set(title="reversed → partner class (%)", ylim=(0, 109))
     for ax in axes:
         ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",

@@ -120,7 +120,6 @@ def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, sou
         if group_tests:
             lines += ["Paired McNemar exact tests (same test videos, runs paired by split and seed, pooled; "
                       "Holm-corrected over the pairs of this table):", "", markdown_tests(group_tests, alpha), ""]
-            lines += [MCNEMAR_SEED_NOTE, ""]
         elif len(group_rows) > 1:
             lines += ["No pair of models shares a run (split and seed) with predictions.csv: no paired test.", ""]
     if plots:
@@ -202,12 +201,6 @@ def render_latex(rows: list[dict], groups: dict, *, source: str) -> str:
 
 
 # -- order diagnostics and published references (docs/order.md) ----------------------------
-MCNEMAR_SEED_NOTE = ("A McNemar test pairs the test videos of runs with the same split and seed: it measures how "
-                     "sure the difference is on these test videos for these trained models, not how it varies from "
-                     "seed to seed. With one seed per model, train more seeds (seed=0,1,2) before calling a "
-                     "difference between heads a property of the heads.")
-
-
 def has_order(rows: list[dict]) -> bool:
     """Some row carries the order diagnostics (``top1_reversed`` in its runs' ``metrics.json``)."""
     return any(not math.isnan(r.get("top1_reversed_mean", math.nan)) for r in rows)
