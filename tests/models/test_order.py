@@ -89,7 +89,7 @@ def test_test_outputs_carry_the_order_probabilities_through_the_ddp_gather(monke
     lengths = torch.tensor([6, 4, 1, 2, 5])
     shards = {0: [0, 2, 4], 1: [1, 3, 4]}  # rank -> video indices (4 twice: the sampler's padding)
     per_rank = []
-    for rank, idx in shards.items():
+    for idx in shards.values():
         module.on_test_epoch_start()
         idx = torch.tensor(idx)
         module._test_outputs.append({"probs": module(x[idx], lengths[idx]).softmax(-1), "label": labels[idx],

@@ -284,7 +284,7 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     keys = (("top1", "forward", "#0072B2"), ("top1_reversed", "frames reversed", "#D55E00"),
             ("top1_shuffled", "frames shuffled", "#E69F00"))  # Okabe-Ito
     width = 0.8 / len(keys)
-    for j, (key, name, color) in enumerate(keys):
+    for j, (key, _, color) in enumerate(keys):
         values, errors = bar_data(rows, key)
         _bars(axes[0], x - 0.4 + width * (j + 0.5), rows, values, errors, width=width, colors=[color] * len(rows),
               fmt="{:.0f}")
