@@ -111,3 +111,13 @@ def test_test_outputs_carry_the_order_probabilities_through_the_ddp_gather(monke
     alone = order_probs(module, {"x": x, "lengths": lengths, "label": labels, "index": torch.arange(5)})
     for key in ("probs_reversed", "probs_shuffled"):
         torch.testing.assert_close(out[key], alone[key])  # same perturbation whatever the rank or batch
+
+
+@pytest.mark.slow
+def test_an_order_blind_run_keeps_every_prediction(tiny_cfg) -> None:
+    """End to end (fit, test, result files): mean pooling's predictions survive reversal and shuffling."""
+    from ucfbench.run import train
+
+    metrics = train(tiny_cfg("model=mean_pool"))
+    assert metrics["top1_reversed"] == metrics["top1_shuffled"] == metrics["top1"]
+    assert metrics["reversal_flip_rate"] == 0.0 and "reversed_to_partner" in metrics  # Grow/Shrink is a reversed pair
