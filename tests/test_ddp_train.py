@@ -57,6 +57,9 @@ def test_ddp_on_two_cpu_processes(tiny_home: Path, tiny_dataset, tmp_path: Path)
     assert metrics["test_videos"] == test_videos  # both ranks' outputs gathered, repeats dropped by index
     assert len((run_dir / "predictions.csv").read_text().splitlines()) == 1 + test_videos
     assert metrics["epochs"] == 2 and 0.0 <= metrics["top1"] <= 1.0
+    # The order diagnostics travel through the same gather: order.csv counts every test video once.
+    support = sum(int(row.split(",")[2]) for row in (run_dir / "order.csv").read_text().splitlines()[1:])
+    assert support == test_videos and 0.0 <= metrics["top1_shuffled"] <= 1.0 and "reversed_to_partner" in metrics
 
     # Rank 1 re-ran the command (Lightning's relaunch, logging to train_ddp_process_1.log) from rank 0's
     # trainer.fit: it found the dataset and the features rank 0 had made, and extracted nothing.

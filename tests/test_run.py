@@ -96,6 +96,8 @@ def test_cnn_rnn_trains_from_pixels(tiny_cfg, tmp_path: Path) -> None:
     assert metrics["features"]["end_to_end"] and metrics["clips"] == {"frames": 4, "size": 16, "test_views": 1}
     assert metrics["test_videos"] == len(np.load(tmp_path / "run" / "test_probs.npy"))
     assert metrics["params"] > 11e6  # the ResNet-18 is part of the model
+    # The order diagnostics reorder the decoded frames of each test clip (docs/order.md).
+    assert {"top1_reversed", "top1_shuffled", "reversal_flip_rate", "reversed_to_partner"} <= metrics.keys()
 
 
 def test_variants_are_named_in_results() -> None:
@@ -117,6 +119,7 @@ def test_smoke_cli_cnn_rnn(tiny_home: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["model"] == "cnn_rnn" and metrics["epochs"] == 2 and metrics["clips"]["test_views"] == 2
+    assert 0.0 <= metrics["top1_shuffled"] <= 1.0  # every view of a video reordered alike
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert list((tiny_home / "cache" / "clips").glob("synthetic-*/state.npy"))  # the clip cache was used
     ckpt = torch.load(metrics["checkpoint"], map_location="cpu", weights_only=False)

@@ -67,3 +67,28 @@ def test_mean_pool_is_blind_to_order(tmp_path: Path) -> None:
     x = torch.randn(B, T, D)
     with torch.no_grad():
         torch.testing.assert_close(net(x, torch.full((B,), T)), net(x.flip(1), torch.full((B,), T)))
+
+
+@pytest.mark.parametrize("model", ["attentive_probe", "linear_concat"])
+def test_the_probes_see_order(model: str, tmp_path: Path) -> None:
+    net = instantiate(make_cfg(tmp_path, [f"model={model}"]).model.net)(input_dim=D, num_classes=C).eval()
+    x, lengths = torch.randn(B, T, D), torch.full((B,), T)
+    with torch.no_grad():
+        assert not torch.allclose(net(x, lengths), net(x.flip(1), lengths), atol=1e-4)
+
+
+def test_linear_concat_zero_pads_short_videos_and_refuses_long_ones(tmp_path: Path) -> None:
+    net = instantiate(make_cfg(tmp_path, ["model=linear_concat", "features.sampler.num_frames=5"]).model.net)(
+        input_dim=D, num_classes=C).eval()
+    x = torch.randn(1, 5, D)
+    with torch.no_grad():
+        short = net(x[:, :3], torch.tensor([3]))
+        torch.testing.assert_close(short, net(torch.cat([x[:, :3], torch.zeros(1, 2, D)], 1), torch.tensor([5])))
+        with pytest.raises(ValueError, match="features.sampler.num_frames"):
+            net(torch.randn(1, 6, D), torch.tensor([6]))
+
+
+@pytest.mark.parametrize("experiment", ["synthetic_study", "backbone_study"])
+def test_the_studies_sweep_the_probes(experiment: str, tmp_path: Path) -> None:
+    models = set(make_cfg(tmp_path, [f"experiment={experiment}"]).hydra.sweeper.params.model.split(","))
+    assert {"attentive_probe", "linear_concat", "gru", "mean_pool"} <= models <= set(SEQUENCE_HEADS)

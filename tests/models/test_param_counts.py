@@ -34,3 +34,14 @@ def test_transformer_matches_seed_003(tmp_path: Path) -> None:
 def test_swin_is_at_most_twice_the_seeds_pseudo_swin(tmp_path: Path) -> None:
     # Seed 003's "Swin Transformer" (one full-attention block) had 4.23M parameters.
     assert _count("swin", tmp_path) <= 2 * 4.23e6
+
+
+def test_linear_probes_are_one_linear_layer(tmp_path: Path) -> None:
+    # 32 frames (the default sampler) x 2048 features -> 50 classes, and the frame mean -> 50 classes.
+    assert _count("linear_concat", tmp_path) == 32 * 2048 * 50 + 50
+    assert _count("linear_mean", tmp_path) == 2048 * 50 + 50
+
+
+def test_attentive_probe_size(tmp_path: Path) -> None:
+    # Projection 2048->256, one query, one cross-attention block (attention + MLP x4), classifier: 1.33M (README).
+    assert round(_count("attentive_probe", tmp_path) / 1e6, 2) == 1.33

@@ -294,6 +294,8 @@ def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, d
         cell[(*run.group, run.model)].append(run)
     kw = {"dpi": dpi, "formats": formats}
     written = save(comparison_figure(rows, groups), out / "comparison", **kw)
+    if (order := order_figure(rows, groups)) is not None:
+        written += save(order, out / "order", **kw)
     grid = []
     for row in rows:
         rs = [r for r in cell[(*_group(row), row["model"])] if r.history]
@@ -312,3 +314,45 @@ def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, d
             written += save(confusion_figure(rs, title), out / f"confusion_{slug(row, with_group=multi)}", **kw)
             written += save(classes_figure(rs, title), out / f"classes_{slug(row, with_group=multi)}", **kw)
     return written
+
+
+def order_figure(rows: list[dict], groups: dict) -> Figure | None:
+    """Top-1 forward vs reversed vs shuffled per row, and reversed-to-partner where the dataset has
+    time-reversed pairs (``docs/order.md``); None when no row has the order diagnostics."""
+    if not any(not math.isnan(r.get("top1_reversed_mean", math.nan)) for r in rows):
+        return None
+    multi = len({_group(r) for r in rows}) > 1
+    names = [label(r, with_group=multi) for r in rows]
+    partner = any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
+    fig = Figure(figsize=(max(8.0, 1.1 * len(rows) * (2 if partner else 1)), 4.4), layout="constrained")
+    axes = list(fig.subplots(1, 2 if partner else 1, squeeze=False, width_ratios=[3, 2] if partner else None).flat)
+    x = np.arange(len(rows))
+    keys = (("top1", "forward", "#0072B2"), ("top1_reversed", "frames reversed", "#D55E00"),
+            ("top1_shuffled", "frames shuffled", "#E69F00"))  # Okabe-Ito
+    width = 0.8 / len(keys)
+    for j, (key, _, color) in enumerate(keys):
+        values, errors = bar_data(rows, key)
+        _bars(axes[0], x - 0.4 + width * (j + 0.5), rows, values, errors, width=width, colors=[color] * len(rows),
+              fmt="{:.0f}")
+    axes[0].legend(handles=[Patch(color=c, label=n) for _, n, c in keys], fontsize=7, loc="upper right",
+                   ncols=len(keys), framealpha=0.9)
+    _chance(axes[0], rows, lambda r: 100 / r["num_classes"] if r["num_classes"] else None)
+    axes[0].set(title="top-1 accuracy (%): forward, reversed, shuffled", ylim=(0, 119), yticks=range(0, 101, 20))
+    if partner:
+        values, errors = bar_data(rows, "reversed_to_partner")
+        _bars(axes[1], x, rows, values, errors, colors=["#CC79A7"] * len(rows), fmt="{:.0f}")
+        axes[1].set(title="reversed → partner class (%)", ylim=(0, 109))
+    for ax in axes:
+        ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",
+                      fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    infos = [groups[g] for g in dict.fromkeys(_group(r) for r in rows) if g in groups]
+    flags = list(dict.fromkeys(f for info in infos for f in info["flags"]))
+    fig.suptitle("Does the head use frame order?" + (f" {infos[0]['caption']}" if len(infos) == 1 else "")
+                 + ("\n⚠ " + "; ".join(flags) if flags else ""), color="firebrick" if flags else "black")
+    fig.supxlabel("The selected checkpoint on the same test videos, each video's valid frames in order, reversed, "
+                  "or shuffled (seeded). Error bars: ± sample std, only where a row has several runs."
+                  + ("\nReversed → partner: share of the time-reversed pairs' test videos that, reversed, are "
+                     "predicted as the other class of their pair (an order-blind head: its forward errors only)."
+                     if partner else ""), fontsize=8)
+    return fig

@@ -10,6 +10,8 @@ a finished run back (:func:`load_run`, for the report).
               confusion.csv      true x predicted counts
               predictions.csv    video, label, pred, prob per test video
               test_probs.npy     (N, C) float32 test probabilities, rows as predictions.csv
+              order.csv          per class: top-1 forward / frames reversed / shuffled, flip rate
+              order_pairs.csv    per class pair: within-pair accuracy reversed, reversed-to-partner
               skipped.txt        unreadable videos left out (dataset.on_bad_video=skip)
               metrics.json       written last: its presence means the results are complete
 
@@ -17,8 +19,10 @@ a finished run back (:func:`load_run`, for the report).
 ``leaky``, ``model``, ``variant``, ``seed``), its cost (``params``, ``train_seconds``,
 ``epochs``), model selection (``best_val_top1``, ``checkpoint``), the data (``features`` or
 ``clips``, ``num_classes``, ``skipped``, ``test_videos``) and the test metrics (``top1``,
-``top5``, ``mean_class_acc``, ``within_pair*``). Every file is written to a temporary name and
-renamed, so an interrupted run never leaves a truncated result beside good ones.
+``top5``, ``mean_class_acc``, ``within_pair*``) with the order diagnostics (``top1_reversed``,
+``top1_shuffled``, ``reversal_flip_rate``, ``reversed_to_partner``: :mod:`ucfbench.eval.order`).
+Every file is written to a temporary name and renamed, so an interrupted run never leaves a
+truncated result beside good ones.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from rich.table import Table
 
 from ucfbench.data.types import VideoRecord
 from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy
+from ucfbench.eval.order import ORDER_KEYS, order_metrics
 from ucfbench.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -98,7 +103,8 @@ def write_results(
     records = datamodule.records["test"]
     return write_test_results(out_dir, probs=out["probs"], labels=out["label"],
                               records=[records[i] for i in out["index"].tolist()],
-                              classes=dataset.classes, pairs=dataset.pairs, info=info)
+                              classes=dataset.classes, pairs=dataset.pairs, info=info,
+                              probs_reversed=out.get("probs_reversed"), probs_shuffled=out.get("probs_shuffled"))
 
 
 def print_summary(metrics: dict, out_dir: Path) -> None:
@@ -111,6 +117,12 @@ def print_summary(metrics: dict, out_dir: Path) -> None:
     table.add_row(*(f"{metrics[k]:.4f}" for k in keys))
     console = Console()
     console.print(table)
+    if order := [k for k in ORDER_KEYS if metrics.get(k) is not None]:  # a second table: 80 columns hold both
+        order_table = Table(title="order diagnostics (docs/order.md)")
+        for key in order:
+            order_table.add_column(key)
+        order_table.add_row(*(f"{metrics[k]:.4f}" for k in order))
+        console.print(order_table)
     console.print(f"Results: {out_dir}  ({METRICS}, per_class.csv, confusion.csv, checkpoints/)")
 
 
@@ -123,6 +135,8 @@ def write_test_results(
     classes: list[str],
     pairs: list[dict],
     info: dict,
+    probs_reversed: torch.Tensor | None = None,
+    probs_shuffled: torch.Tensor | None = None,
 ) -> dict:
     """Write a run's test results and return the metrics dict written to ``metrics.json``.
 
@@ -134,6 +148,8 @@ def write_test_results(
         classes: class names.
         pairs: class pairs for within-pair accuracy (may be empty).
         info: identity and cost of the run (dataset, split, model, seed, params, ...).
+        probs_reversed, probs_shuffled: (N, C) test probabilities with each video's frames reversed /
+            shuffled: the order diagnostics (``order.csv``, ``order_pairs.csv``); None: not measured.
     """
     out_dir = Path(out_dir)
     assert len(probs) == len(labels) == len(records), "one prediction per test video"
@@ -144,6 +160,13 @@ def write_test_results(
         for kind in sorted({p["kind"] for p in pair_acc.values()}):
             accs = [p["acc"] for p in pair_acc.values() if p["kind"] == kind]
             metrics[f"within_pair_{kind}"] = float(np.mean(accs))
+    if probs_reversed is not None and probs_shuffled is not None:
+        order, order_classes, order_pairs = order_metrics(probs, probs_reversed, probs_shuffled, labels,
+                                                          classes=classes, pairs=pairs)
+        metrics.update(order)
+        atomic_write(out_dir / "order.csv", _csv(order_classes))
+        if pairs:
+            atomic_write(out_dir / "order_pairs.csv", _csv(order_pairs))
 
     conf = confusion_matrix(probs, labels).numpy()
     support = conf.sum(1)

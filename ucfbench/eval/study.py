@@ -13,6 +13,8 @@ from itertools import combinations
 
 import numpy as np
 
+from ucfbench.eval.order import ORDER_KEYS
+from ucfbench.eval.published import published
 from ucfbench.eval.run_dir import Group, Run, is_debug
 
 LEAKY_NOTE = "⚠ leaky: random split over clips"
@@ -69,6 +71,32 @@ def bootstrap_accuracy(right: int, n: int, *, samples: int = BOOTSTRAP_SAMPLES,
     return float(low), float(high)
 
 
+def accuracy_ci(rs: list[Run], key: str) -> tuple[float, float, str]:
+    """(low, high, method) of a row's accuracy ``key`` (``top1``, ``top1_reversed``, ...): t over its
+    runs when it has several, else a bootstrap over the one run's test videos; NaN and ``""`` when
+    neither is possible."""
+    values = [float(r.metrics[key]) for r in rs if r.metrics.get(key) is not None]
+    if len(values) > 1:
+        return (*t_interval(values), CI_T)
+    n = rs[0].metrics.get("test_videos") if values else None
+    if n:
+        return (*bootstrap_accuracy(round(values[0] * int(n)), int(n)), CI_BOOTSTRAP)
+    return math.nan, math.nan, ""
+
+
+def order_columns(rs: list[Run]) -> dict:
+    """A row's order diagnostics (``docs/order.md``): mean ± std of each over the runs, 95% CIs of
+    top-1 reversed / shuffled (as top-1's), and the published top-1 of the row's protocol, if any."""
+    row: dict = {}
+    for key in ORDER_KEYS:
+        row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.metrics.get(key) for r in rs])
+    for key in ("top1_reversed", "top1_shuffled"):
+        row[f"{key}_ci95_low"], row[f"{key}_ci95_high"] = accuracy_ci(rs, key)[:2]
+    found = {published(r) for r in rs} - {None}
+    row["published_top1"], row["published_source"] = found.pop() if len(found) == 1 else (math.nan, "")
+    return row
+
+
 def top1_ci(rs: list[Run]) -> tuple[float, float, str]:
     """(low, high, method) of a row's top-1: t over its runs when it has several, else a bootstrap
     over the one run's test videos; NaN and ``""`` when neither is possible."""
@@ -100,6 +128,7 @@ def aggregate(runs: list[Run]) -> list[dict]:
         for key in ("top1", "top5", "mean_class_acc", *pair_keys):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.metrics.get(key) for r in rs])
         row["top1_ci95_low"], row["top1_ci95_high"], row["ci_method"] = top1_ci(rs)
+        row.update(order_columns(rs))
         classes = [r.num_classes for r in rs if r.num_classes]
         row["num_classes"] = classes[0] if classes else math.nan
         row["chance"] = 1 / row["num_classes"] if classes and row["num_classes"] > 1 else math.nan

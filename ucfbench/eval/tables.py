@@ -126,6 +126,7 @@ def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, sou
         lines += [f"> {w}" for w in info["warnings"]] + ([""] if info["warnings"] else [])
         lines += [markdown_table(group_rows), "", ci_sentence(group_rows), chance_sentence(group_rows),
                   f"¹ {TIME_NOTE[0].upper()}{TIME_NOTE[1:]}.", ""]
+        lines += markdown_order(group_rows)
         group_tests = [t for t in tests if (t["dataset"], t["protocol"], t["leaky"]) == group]
         if group_tests:
             lines += ["Paired McNemar exact tests (same test videos, runs paired by split and seed, pooled; "
@@ -208,4 +209,79 @@ def render_latex(rows: list[dict], groups: dict, *, source: str) -> str:
     parts = [f"% ucfbench report on {source}", r"% \usepackage{booktabs} in the preamble; \input{report.tex}", ""]
     for group in dict.fromkeys(group_of(r) for r in rows):
         parts += [latex_table([r for r in rows if group_of(r) == group], groups[group]), ""]
+        order = latex_order_table([r for r in rows if group_of(r) == group], groups[group])
+        parts += [order, ""] if order else []
     return "\n".join(parts)
+
+
+# -- order diagnostics and published references (docs/order.md) ----------------------------
+def has_order(rows: list[dict]) -> bool:
+    """Some row carries the order diagnostics (``top1_reversed`` in its runs' ``metrics.json``)."""
+    return any(not math.isnan(r.get("top1_reversed_mean", math.nan)) for r in rows)
+
+
+def _has_partner(rows: list[dict]) -> bool:
+    return any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
+
+
+def _order_ci(row: dict, key: str, sep: str = "–") -> str:
+    low, high = row.get(f"{key}_ci95_low", math.nan), row.get(f"{key}_ci95_high", math.nan)
+    return "–" if math.isnan(low) else f"{100 * low:.1f}{sep}{100 * high:.1f}"
+
+
+def markdown_order(rows: list[dict]) -> list[str]:
+    """Lines of ``report.md`` for one group: the order table (if measured) and the published numbers (if any)."""
+    lines: list[str] = []
+    if has_order(rows):
+        partner = _has_partner(rows)
+        header = ["model", "top-1 (%)", "top-1 reversed (%)", "reversed 95% CI", "top-1 shuffled (%)",
+                  "shuffled 95% CI", "flip rate reversed (%)", *(["reversed → partner (%)"] if partner else [])]
+        body = [[r["model"], _pct(r["top1_mean"], r["top1_std"]),
+                 _pct(r["top1_reversed_mean"], r["top1_reversed_std"]), _order_ci(r, "top1_reversed"),
+                 _pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), _order_ci(r, "top1_shuffled"),
+                 _pct(r["reversal_flip_rate_mean"], r["reversal_flip_rate_std"]),
+                 *([_pct(r["reversed_to_partner_mean"], r["reversed_to_partner_std"])] if partner else [])]
+                for r in rows]
+        lines += ["Order diagnostics (the selected checkpoint on the same test videos, each video's valid frames "
+                  "reversed / shuffled; docs/order.md):", "", *_md(header, body), "",
+                  "An order-blind head keeps its top-1 and flips nothing; a head that reads time loses accuracy "
+                  "reversed" + (" and, on time-reversed class pairs, names the partner class." if partner else "."),
+                  ""]
+    cited = [r for r in rows if not math.isnan(r.get("published_top1", math.nan))]
+    if cited:
+        lines += ["Published results of the same protocol (dataset, backbone, probe, frames), beside this run's:", "",
+                  *_md(["model", "top-1 here (%)", "published top-1 (%)", "source"],
+                       [[r["model"], _pct(r["top1_mean"], r["top1_std"]), f"{100 * r['published_top1']:.1f}",
+                         r["published_source"]] for r in cited]), ""]
+    return lines
+
+
+def latex_order_table(rows: list[dict], info: dict) -> str:
+    """One group's order diagnostics (and published top-1, where known) as a booktabs ``table``; "" if none."""
+    if not has_order(rows):
+        return ""
+    partner = _has_partner(rows)
+    cited = any(not math.isnan(r.get("published_top1", math.nan)) for r in rows)
+    header = ["Model", r"Top-1 (\%)", r"Reversed (\%)", r"95\% CI", r"Shuffled (\%)", r"95\% CI", r"Flip (\%)",
+              *([r"Rev.\ $\to$ partner (\%)"] if partner else []), *([r"Published (\%)"] if cited else [])]
+    body = [[r"\texttt{" + tex_escape(r["model"]) + "}", _tex_pct(r["top1_mean"], r["top1_std"]),
+             _tex_pct(r["top1_reversed_mean"], r["top1_reversed_std"]), f"[{_order_ci(r, 'top1_reversed', ', ')}]",
+             _tex_pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), f"[{_order_ci(r, 'top1_shuffled', ', ')}]",
+             _tex_pct(r["reversal_flip_rate_mean"], r["reversal_flip_rate_std"]),
+             *([_tex_pct(r["reversed_to_partner_mean"], r["reversed_to_partner_std"])] if partner else []),
+             *([_tex_pct(r.get("published_top1", math.nan))] if cited else [])]
+            for r in rows]
+    caption = (f"Order diagnostics, {tex_escape(info['caption'].replace(' · ', ', '))}: top-1 of the selected "
+               "checkpoint with each test video's valid frames reversed or shuffled (seeded), and the share of "
+               "videos whose prediction changes when reversed"
+               + ("; reversed $\\to$ partner: share of the time-reversed pairs' videos predicted, reversed, as "
+                  "the partner class" if partner else "")
+               + ("; published: the top-1 reported for the same dataset, backbone, probe and frames" if cited else "")
+               + ".")
+    label = "tab:order-" + re.sub(r"[^A-Za-z0-9]+", "-", "-".join(map(str, info_key(info)))).strip("-")
+    lines = [r"\begin{table}[htbp]", r"  \centering", f"  \\caption{{{caption}}}", f"  \\label{{{label}}}",
+             f"  \\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"    \toprule",
+             "    " + " & ".join(header) + r" \\", r"    \midrule"]
+    lines += ["    " + " & ".join(cells) + r" \\" for cells in body]
+    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]
+    return "\n".join(lines)

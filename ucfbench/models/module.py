@@ -12,6 +12,7 @@ from torchmetrics import MetricCollection
 
 from ucfbench.data.types import Batch
 from ucfbench.models.metrics import classification_metrics
+from ucfbench.models.order import order_probs
 
 
 class ActionClassifier(L.LightningModule):
@@ -173,10 +174,11 @@ class ActionClassifier(L.LightningModule):
         if batch["label"].numel() == 0:
             return
         _, logits = self._step(batch, self.test_metrics, "test")
-        self._test_outputs.append({"probs": logits.float().softmax(-1), "label": batch["label"], "index": batch["index"]})
+        self._test_outputs.append({"probs": logits.float().softmax(-1), "label": batch["label"], "index": batch["index"],
+                                   **order_probs(self, batch)})  # the order diagnostics (ucfbench.models.order)
 
     def on_test_epoch_end(self) -> None:
-        out = {k: torch.cat([o[k] for o in self._test_outputs]) for k in ("probs", "label", "index")}
+        out = {k: torch.cat([o[k] for o in self._test_outputs]) for k in self._test_outputs[0]}
         if self.trainer.world_size > 1:  # DDP: gather every rank's videos
             out = {k: self.all_gather(v).flatten(0, 1) for k, v in out.items()}
         # Distributed samplers pad with repeats: keep the first copy of each video, in order.
