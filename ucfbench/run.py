@@ -8,19 +8,22 @@ and write the run's result files (:mod:`ucfbench.eval.run_dir`).
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.callbacks import fit_seconds
+from ucfbench.callbacks import fit_seconds, resume_info, scheduler_restarts, slurm_plugins
 from ucfbench.cli.main import hydra_main
 from ucfbench.datamodules import model_input
-from ucfbench.eval.run_dir import print_summary, write_results
+from ucfbench.eval.run_dir import finished_metrics, print_summary, write_results
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
 from ucfbench.loggers.identity import model_name
 from ucfbench.utils.builders import build_callbacks
@@ -29,21 +32,28 @@ from ucfbench.utils.resolvers import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()
+CONFIG = "config.yaml"  # the job's resolved config, beside its results
 
 
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
     model_input(cfg)  # the model and the data agree on what the model reads
+    if not cfg.resume and scheduler_restarts() > 0:
+        cfg.resume = True  # SLURM started this job again: continue it (and its W&B run), never start over
+    if cfg.resume and (done := _finished(out_dir, cfg)) is not None:
+        log.info("%s already holds this run's results: kept, not trained again (resume=true)", out_dir)
+        return done
     if rank_zero_only.rank == 0:
-        atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        atomic_write(out_dir / CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
     loggers = build_loggers(cfg.get("logger"), job=cfg)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    plugins = slurm_plugins(list(instantiate(cfg.trainer.get("plugins")) or []))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=plugins)
 
     ckpt_path = None
     last = out_dir / "checkpoints" / "last.ckpt"
@@ -52,7 +62,7 @@ def train(cfg: DictConfig) -> dict:
             ckpt_path = str(last)
             log.info("Resuming from %s", last)
         else:
-            log.warning("resume=true but %s does not exist: starting from scratch", last)
+            log.warning("resume=true but %s does not exist (no epoch finished yet): starting from scratch", last)
     try:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -65,16 +75,41 @@ def train(cfg: DictConfig) -> dict:
         choices = HydraConfig.get().runtime.choices
         metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
                                 identity={"model": model_name(choices), "variant": choices.get("variant"),
-                                          "seed": cfg.seed},
+                                          "seed": cfg.seed, **resume_info(trainer)},
                                 train_seconds=train_seconds)
-    except BaseException:
+    except BaseException as err:
         # Inside the try: a multirun's next job runs in this process and must not find this
         # job's W&B run open; a crashed job shows as failed.
         finish_loggers(loggers, exit_code=1)
+        if isinstance(err, SIGTERMException):  # a SystemExit whose code is 0: never report success unearned
+            log.error("Stopped by SIGTERM. %s holds the last finished epoch; %s", last, _continue_hint(out_dir))
+            raise SystemExit(128 + signal.SIGTERM) from None
         raise
     publish_results(loggers, out_dir, metrics)  # after the result files: W&B mirrors them, then finishes
     print_summary(metrics, out_dir)
     return metrics
+
+
+def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
+    """The results of this same job when it already finished in ``out_dir`` (a study run again with
+    resume=true keeps them): a complete metrics.json, and the saved config equal to this one except
+    for ``resume`` and ``verbose`` (a changed config, e.g. more epochs, trains on from last.ckpt)."""
+    metrics = finished_metrics(out_dir)
+    if metrics is None or not (out_dir / CONFIG).is_file():
+        return None
+
+    def job(conf: DictConfig) -> dict:
+        return {k: v for k, v in OmegaConf.to_container(conf, resolve=True).items() if k not in ("resume", "verbose", "hydra")}
+
+    return metrics if job(OmegaConf.load(out_dir / CONFIG)) == job(cfg) else None
+
+
+def _continue_hint(out_dir: Path) -> str:
+    """How the user continues this stopped job: the same command, resume=true and its folder."""
+    hydra = HydraConfig.get()
+    where = (f"hydra.sweep.dir={hydra.sweep.dir}" if hydra.mode == RunMode.MULTIRUN
+             else f"hydra.run.dir={out_dir}")
+    return f"the same command with resume=true {where} continues it (a requeued SLURM job continues by itself)."
 
 
 @hydra_main(config_path="../conf", config_name="config")  # + validate_config, short user errors
