@@ -27,6 +27,7 @@ from ucfbench.eval.run_dir import finished_metrics, print_summary, write_results
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
 from ucfbench.loggers.identity import model_name
 from ucfbench.utils.builders import build_callbacks
+from ucfbench.utils.devices import joblib_job_gpu
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.resolvers import register_resolvers
 
@@ -78,10 +79,21 @@ def train(cfg: DictConfig) -> dict:
                                           "seed": cfg.seed, **resume_info(trainer)},
                                 train_seconds=train_seconds)
     except BaseException as err:
-        # Inside the try: a multirun's next job runs in this process and must not find this
-        # job's W&B run open; a crashed job shows as failed.
-        finish_loggers(loggers, exit_code=1)
-        if isinstance(err, SIGTERMException):  # a SystemExit whose code is 0: never report success unearned
+        # SIGTERM (preemption, requeue, time limit, scancel): Lightning stops with SIGTERMException, a
+        # SystemExit whose code is 0, or with the first error of a helper process SLURM signalled
+        # too (W&B's service). Either way the job stopped: exit non-zero, so that no launcher takes
+        # it as done.
+        stopped = isinstance(err, SIGTERMException) or trainer.received_sigterm
+        try:
+            # Inside the try: a multirun's next job runs in this process and must not find this
+            # job's W&B run open; a crashed job shows as failed.
+            finish_loggers(loggers, exit_code=1)
+        except Exception:
+            if not stopped:
+                raise
+            log.warning("The loggers could not finish this run (SLURM stopped their processes too); "
+                        "the resumed job continues its W&B run.")
+        if stopped:
             log.error("Stopped by SIGTERM. %s holds the last finished epoch; %s", last, _continue_hint(out_dir))
             raise SystemExit(128 + signal.SIGTERM) from None
         raise
@@ -93,13 +105,16 @@ def train(cfg: DictConfig) -> dict:
 def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
     """The results of this same job when it already finished in ``out_dir`` (a study run again with
     resume=true keeps them): a complete metrics.json, and the saved config equal to this one except
-    for ``resume`` and ``verbose`` (a changed config, e.g. more epochs, trains on from last.ckpt)."""
+    for ``resume``, ``verbose`` and the GPU index (a changed config, e.g. more epochs, trains on from last.ckpt)."""
     metrics = finished_metrics(out_dir)
     if metrics is None or not (out_dir / CONFIG).is_file():
         return None
 
     def job(conf: DictConfig) -> dict:
-        return {k: v for k, v in OmegaConf.to_container(conf, resolve=True).items() if k not in ("resume", "verbose", "hydra")}
+        values = {k: v for k, v in OmegaConf.to_container(conf, resolve=True).items()
+                  if k not in ("resume", "verbose", "hydra")}
+        values.get("trainer", {}).pop("devices", None)  # which GPU a joblib job got is not what it is
+        return values
 
     return metrics if job(OmegaConf.load(out_dir / CONFIG)) == job(cfg) else None
 
@@ -115,7 +130,15 @@ def _continue_hint(out_dir: Path) -> str:
 @hydra_main(config_path="../conf", config_name="config")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns validation top-1 so sweepers optimise on validation, never test."""
-    metrics = train(cfg)
+    hydra = HydraConfig.get()
+    multirun = hydra.mode == RunMode.MULTIRUN  # (hydra.sweep.dir of a single run is never resolved: it claims a folder)
+    with joblib_job_gpu(launcher=str(hydra.launcher.get("_target_", "")) if multirun else "",
+                        job_num=int(hydra.job.get("num") or 0), accelerator=str(cfg.trainer.get("accelerator")),
+                        devices=cfg.trainer.get("devices"),
+                        lock_dir=Path(hydra.sweep.dir if multirun else cfg.paths.output_dir) / ".gpus") as gpu:
+        if gpu is not None:
+            cfg.trainer.devices = [gpu]  # this job's own GPU, not GPU 0 for every job at once
+        metrics = train(cfg)
     return float(metrics.get("best_val_top1") or 0.0)
 
 

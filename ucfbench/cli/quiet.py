@@ -31,6 +31,10 @@ IGNORED_WARNINGS = (
     # Lightning finds `srun` (a login node, a workstation with SLURM installed) and suggests it; a
     # run under SLURM is started by srun (submitit does) and never sees this.
     (r"The `srun` command is available on your system but is not used", "SLURM installed, run outside it"),
+    # A resumed run (resume=true, a requeued SLURM job) writes into its own checkpoints/ folder again
+    # and loads its own last.ckpt (a full checkpoint, not only weights).
+    (r"Checkpoint directory .* exists and is not empty", "resumed run, its own folder"),
+    (r"`weights_only` was not set, defaulting to `False`", "resumed run loads its own checkpoint"),
 )
 
 # Loggers that write from signal handlers (Lightning's "Received SIGTERM", submitit's "Bypassing
