@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -118,8 +119,8 @@ def test_requeued_job_continues_exactly(tmp_path: Path) -> None:
 
 
 def test_cancelled_study_resumes(tmp_path: Path) -> None:
-    """Three identical jobs run one at a time; the study is cancelled (scancel) during job 1's
-    epoch 2, so job 0 has finished and job 2 never started. The same command with resume=true keeps
+    """Three identical jobs run one at a time; the study is cancelled (scancel, then Ctrl-C on the
+    launching command) during job 1's epoch 2, so job 0 has finished and job 2 never started. The same command with resume=true keeps
     job 0 as it is, continues job 1 from its checkpoint, runs job 2: all three end the same."""
     sweep, marker = tmp_path / "sweep", tmp_path / "waiting"
     study = (*SLURM_CPU, "+callbacks.wait._target_=tests.helpers.WaitAt", "+callbacks.wait.epoch=99,2,98",
@@ -129,7 +130,9 @@ def test_cancelled_study_resumes(tmp_path: Path) -> None:
     array_id = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%F"], capture_output=True, text=True,
                               timeout=30).stdout.strip()
     subprocess.run(["scancel", array_id], check=True, timeout=30)
-    code, out = finish(proc)
+    wait_for("the array to leave the queue", lambda: not job_state(array_id), 120)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: without sacct, submitit cannot tell a cancelled job ended
+    code, out = finish(proc, timeout=120)
     assert code != 0, out[-3000:]
     assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "1" / "metrics.json").exists()
     assert (sweep / "1" / "checkpoints" / "last.ckpt").is_file() and not (sweep / "2").exists()

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from tests.conftest import make_cfg
 from ucfbench.eval.sweep import describe_unfinished, sweep_jobs
 from ucfbench.utils.errors import UsageError
-from ucfbench.utils.slurm import SLURM_LAUNCHER, CheckSlurmRequest, NodeGroup, _gpus, _minutes, request_problems
+from ucfbench.utils.slurm import SLURM_LAUNCHER, CheckSlurmRequest, check_request, NodeGroup, _gpus, _minutes, request_problems
 
 SMALL = [NodeGroup(cpus=2, mem_mb=20000, gpus=0, minutes=120)]
 
@@ -52,11 +52,15 @@ def test_request_the_node_cannot_give_is_named() -> None:
     assert "sinfo lists no nodes" in request_problems(cpu, [])[0]
 
 
-def test_check_stops_a_multirun_before_submitting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_stops_a_multirun_before_submitting(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setattr("ucfbench.utils.slurm.partition_nodes", lambda partition: SMALL)
     config = OmegaConf.create({"hydra": {"launcher": make_launcher(cpus_per_task=8, partition="debug")}})
     with pytest.raises(UsageError, match=r"pending forever on partition debug.*cpus_per_task"):
+        check_request(config)
+    with pytest.raises(SystemExit) as stop:  # not an exception: Hydra would turn it into a warning
         CheckSlurmRequest().on_multirun_start(config)
+    assert stop.value.code == 2
+    assert "error: SLURM would leave" in capsys.readouterr().err
     CheckSlurmRequest().on_multirun_start(OmegaConf.create({"hydra": {"launcher": {"_target_": "joblib"}}}))
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from ucfbench.utils.errors import UsageError
+from ucfbench.utils.errors import EXIT_USAGE, UsageError, print_error
 
 SLURM_LAUNCHER = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 
@@ -89,20 +89,33 @@ def request_problems(launcher: DictConfig, nodes: list[NodeGroup]) -> list[str]:
         "no single node of the partition has all of what one job asks (CPUs, memory, GPUs, time)"]
 
 
+def check_request(config: DictConfig) -> None:
+    """Raise :class:`UsageError` when the multirun's SLURM request cannot run on its partition."""
+    launcher = config.hydra.launcher
+    if launcher.get("_target_") != SLURM_LAUNCHER:
+        return
+    nodes = partition_nodes(launcher.get("partition"))
+    if nodes is None:
+        return
+    problems = request_problems(launcher, nodes)
+    if problems:
+        where = f"partition {launcher.get('partition')}" if launcher.get("partition") else "the default partition"
+        raise UsageError(f"SLURM would leave these jobs pending forever on {where}: " + "; ".join(problems)
+                         + ". Lower them (e.g. hydra.launcher.cpus_per_task=...) or choose another "
+                         "hydra.launcher.partition=... ('sinfo -o \"%P %c %m %G %l\"' lists them).")
+
+
 class CheckSlurmRequest(Callback):
     """Stops a multirun through ``hydra/launcher=submitit_slurm`` (or a config extending it) whose
-    request no node of the partition can satisfy, instead of leaving its jobs pending forever."""
+    request no node of the partition can satisfy, instead of leaving its jobs pending forever.
+
+    Exits (status 2, the message on stderr) rather than raising: Hydra turns a callback's
+    exception into a warning and submits anyway.
+    """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        launcher = config.hydra.launcher
-        if launcher.get("_target_") != SLURM_LAUNCHER:
-            return
-        nodes = partition_nodes(launcher.get("partition"))
-        if nodes is None:
-            return
-        problems = request_problems(launcher, nodes)
-        if problems:
-            where = f"partition {launcher.get('partition')}" if launcher.get("partition") else "the default partition"
-            raise UsageError(f"SLURM would leave these jobs pending forever on {where}: " + "; ".join(problems)
-                             + ". Lower them (e.g. hydra.launcher.cpus_per_task=...) or choose another "
-                             "hydra.launcher.partition=... ('sinfo -o \"%P %c %m %G %l\"' lists them).")
+        try:
+            check_request(config)
+        except UsageError as err:
+            print_error(str(err))
+            raise SystemExit(EXIT_USAGE) from None
