@@ -120,8 +120,9 @@ def test_requeued_job_continues_exactly(tmp_path: Path) -> None:
 
 def test_cancelled_study_resumes(tmp_path: Path) -> None:
     """Three identical jobs run one at a time; the study is cancelled (scancel, then Ctrl-C on the
-    launching command) during job 1's epoch 2, so job 0 has finished and job 2 never started. The same command with resume=true keeps
-    job 0 as it is, continues job 1 from its checkpoint, runs job 2: all three end the same."""
+    launching command) during job 1's epoch 2, so job 0 has finished and job 2 never started. The
+    same command with resume=true keeps job 0 as it is, continues job 1 from its checkpoint, runs
+    job 2: all three end the same."""
     sweep, marker = tmp_path / "sweep", tmp_path / "waiting"
     study = (*SLURM_CPU, "+callbacks.wait._target_=tests.helpers.WaitAt", "+callbacks.wait.epoch=99,2,98",
              f"+callbacks.wait.marker={marker}", "hydra.launcher.array_parallelism=1")

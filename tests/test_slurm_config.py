@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 from tests.conftest import make_cfg
 from ucfbench.eval.sweep import describe_unfinished, sweep_jobs
 from ucfbench.utils.errors import UsageError
-from ucfbench.utils.slurm import SLURM_LAUNCHER, CheckSlurmRequest, check_request, NodeGroup, _gpus, _minutes, request_problems
+from ucfbench.utils.slurm import (SLURM_LAUNCHER, CheckSlurmRequest, NodeGroup, _gpus, _minutes, check_request,
+                                  request_problems)
 
 SMALL = [NodeGroup(cpus=2, mem_mb=20000, gpus=0, minutes=120)]
 
@@ -97,3 +98,25 @@ def test_joblib_jobs_get_their_own_gpu(tmp_path: Path) -> None:
     lock0.release()
     assert claim_gpu(tmp_path, job_num=1, count=2)[0] == 0
     lock1.release()
+
+
+def test_joblib_job_gpu_only_for_joblib_on_several_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from ucfbench.utils.devices import joblib_job_gpu
+
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    args = {"job_num": 3, "accelerator": "gpu", "devices": 1, "lock_dir": tmp_path}
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with joblib_job_gpu(launcher=joblib, **args) as gpu:
+        assert gpu == 1
+        with joblib_job_gpu(launcher=joblib, **{**args, "job_num": 5}) as other:
+            assert other == 0  # GPU 1 is held: the next free one
+    with joblib_job_gpu(launcher=joblib, **args) as gpu:
+        assert gpu == 1  # released when the job ended
+    for launcher, changed in [(SLURM_LAUNCHER, {}), (joblib, {"accelerator": "cpu"}), (joblib, {"devices": 2})]:
+        with joblib_job_gpu(launcher=launcher, **{**args, **changed}) as gpu:
+            assert gpu is None
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with joblib_job_gpu(launcher=joblib, **args) as gpu:
+        assert gpu is None

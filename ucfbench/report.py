@@ -62,9 +62,9 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
 
     Returns:
         ``{"runs", "unfinished", "rows", "tests", "groups", "markdown", "latex", "out", "files", "figures"}``:
-        the loaded runs, a line per job of the multirun without results, table rows, test rows, group captions and warnings, the text of
-        ``report.md`` and ``report.tex``, the output directory, every written path and the
-        figures alone.
+        the loaded runs, a line per job of the multirun without results, table rows, test rows,
+        group captions and warnings, the text of ``report.md`` and ``report.tex``, the output
+        directory, every written path and the figures alone.
     """
     root = Path(root)
     out = Path(out) if out else root
@@ -109,8 +109,8 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
              "report.md": markdown, "report.tex": latex}
     for name, text in files.items():
         atomic_write(out / name, text)
-    return {"runs": runs, "unfinished": unfinished, "rows": rows, "tests": tests, "groups": groups, "markdown": markdown, "latex": latex,
-            "out": out, "files": [out / n for n in files] + figures, "figures": figures}
+    return {"runs": runs, "unfinished": unfinished, "rows": rows, "tests": tests, "groups": groups,
+            "markdown": markdown, "latex": latex, "out": out, "files": [out / n for n in files] + figures, "figures": figures}
 
 
 def parser() -> argparse.ArgumentParser:
