@@ -96,6 +96,34 @@ def test_interrupted_run_resumes_exactly(signal: str, device_resident: str, tiny
     metrics = train(tiny_cfg(*overrides, "resume=true", run_dir=run_dir))
     assert metrics["epochs"] == 4
     assert_same_run(run_dir, tmp_path / "reference")
+    assert (metrics["restarts"], metrics["resumed_from_epoch"]) == (1, 2)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_non_zero_and_a_restarted_job_resumes(tiny_cfg, tiny_home: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM (preemption, time limit, scancel) during epoch 2 of 4: the run stops after the batch,
+    saves, exits 143, writes no results. Started again as SLURM starts a requeued job (same command,
+    same folder, $SLURM_RESTART_COUNT set, no resume=true), it continues from epoch 2 and ends as the
+    uninterrupted run; the same command once more keeps the results and trains nothing."""
+    reference = train(tiny_cfg(*SHORT, run_dir=tmp_path / "reference"))
+    assert (reference["restarts"], reference["resumed_from_epoch"]) == (0, None)
+    run_dir = tmp_path / "run"
+    stop = ("+callbacks.stop._target_=tests.helpers.SignalAt", "+callbacks.stop.epoch=2",
+            "+callbacks.stop.batch=1", "+callbacks.stop.signal=SIGTERM")
+    proc = run_cli(tiny_home, *SHORT, *stop, f"hydra.run.dir={run_dir}", check=False)
+    assert proc.returncode == 143, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Stopped by SIGTERM" in proc.stdout + proc.stderr and "resume=true" in proc.stdout + proc.stderr
+    assert not (run_dir / "metrics.json").exists()
+    assert (run_dir / "checkpoints" / "on_exception.ckpt").is_file()
+    assert [r["epoch"] for r in _history(run_dir)] == ["0.0", "1.0"]
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    metrics = train(tiny_cfg(*SHORT, run_dir=run_dir))
+    assert_same_run(run_dir, tmp_path / "reference")
+    assert (metrics["restarts"], metrics["resumed_from_epoch"]) == (1, 2)
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    assert train(tiny_cfg(*SHORT, run_dir=run_dir)) == metrics
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
 
 
 def test_non_finite_loss_stops_training(tiny_cfg, tmp_path: Path) -> None:

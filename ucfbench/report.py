@@ -12,10 +12,12 @@ import csv
 import io
 import logging
 import math
+import shlex
 import sys
 from pathlib import Path
 
 from ucfbench.eval.run_dir import load_runs
+from ucfbench.eval.sweep import describe_unfinished
 from ucfbench.eval.study import aggregate, describe_groups, duplicate_runs, ensemble, paired_tests
 from ucfbench.eval.tables import render_latex, render_markdown
 from ucfbench.utils.io import atomic_write
@@ -59,10 +61,10 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
             ``None``: every row.
 
     Returns:
-        ``{"runs", "rows", "tests", "groups", "markdown", "latex", "out", "files", "figures"}``:
-        the loaded runs, table rows, test rows, group captions and warnings, the text of
-        ``report.md`` and ``report.tex``, the output directory, every written path and the
-        figures alone.
+        ``{"runs", "unfinished", "rows", "tests", "groups", "markdown", "latex", "out", "files", "figures"}``:
+        the loaded runs, a line per job of the multirun without results, table rows, test rows,
+        group captions and warnings, the text of ``report.md`` and ``report.tex``, the output
+        directory, every written path and the figures alone.
     """
     root = Path(root)
     out = Path(out) if out else root
@@ -72,7 +74,10 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
     if dpi <= 0:
         raise ValueError(f"--dpi {dpi}: must be positive")
     runs = load_runs(root)
-    notes = []
+    unfinished = describe_unfinished(root)
+    notes = [f"{len(unfinished)} job(s) of this multirun have no results (not in the tables): "
+             + "; ".join(unfinished) + ". Finish them: the study's command with "
+             f"`hydra.sweep.dir={root} resume=true`."] if unfinished else []
     for spec in ensembles:
         members = _names(spec)
         if len(members) < 2:
@@ -104,8 +109,8 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
              "report.md": markdown, "report.tex": latex}
     for name, text in files.items():
         atomic_write(out / name, text)
-    return {"runs": runs, "rows": rows, "tests": tests, "groups": groups, "markdown": markdown, "latex": latex,
-            "out": out, "files": [out / n for n in files] + figures, "figures": figures}
+    return {"runs": runs, "unfinished": unfinished, "rows": rows, "tests": tests, "groups": groups,
+            "markdown": markdown, "latex": latex, "out": out, "files": [out / n for n in files] + figures, "figures": figures}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -144,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     tables = [p.name for p in result["files"] if p not in result["figures"]]
     print(f"{len(result['runs'])} runs -> {result['out']}: {', '.join(tables)}"
           + (f", {len(result['figures'])} figure files ({args.formats})" if result["figures"] else ""))
+    if result["unfinished"]:
+        print(f"{len(result['unfinished'])} job(s) without results (left out): the study's command with "
+              f"hydra.sweep.dir={shlex.quote(str(args.root))} resume=true finishes them", file=sys.stderr)
+        for line in result["unfinished"]:
+            print(f"  {line}", file=sys.stderr)
     return 0
 
 

@@ -8,42 +8,53 @@ and write the run's result files (:mod:`ucfbench.eval.run_dir`).
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.callbacks import fit_seconds
+from ucfbench.callbacks import fit_seconds, resume_info, scheduler_restarts, slurm_plugins
 from ucfbench.cli.main import hydra_main
 from ucfbench.datamodules import model_input
-from ucfbench.eval.run_dir import print_summary, write_results
+from ucfbench.eval.run_dir import finished_metrics, print_summary, write_results
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
 from ucfbench.loggers.identity import model_name
 from ucfbench.utils.builders import build_callbacks
+from ucfbench.utils.devices import joblib_job_gpu
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.resolvers import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()
+CONFIG = "config.yaml"  # the job's resolved config, beside its results
 
 
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
     model_input(cfg)  # the model and the data agree on what the model reads
+    if not cfg.resume and scheduler_restarts() > 0:
+        cfg.resume = True  # SLURM started this job again: continue it (and its W&B run), never start over
+    if cfg.resume and (done := _finished(out_dir, cfg)) is not None:
+        log.info("%s already holds this run's results: kept, not trained again (resume=true)", out_dir)
+        return done
     if rank_zero_only.rank == 0:
-        atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        atomic_write(out_dir / CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
     loggers = build_loggers(cfg.get("logger"), job=cfg)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    plugins = slurm_plugins(list(instantiate(cfg.trainer.get("plugins")) or []))
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=plugins)
 
     ckpt_path = None
     last = out_dir / "checkpoints" / "last.ckpt"
@@ -52,7 +63,7 @@ def train(cfg: DictConfig) -> dict:
             ckpt_path = str(last)
             log.info("Resuming from %s", last)
         else:
-            log.warning("resume=true but %s does not exist: starting from scratch", last)
+            log.warning("resume=true but %s does not exist (no epoch finished yet): starting from scratch", last)
     try:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -65,22 +76,69 @@ def train(cfg: DictConfig) -> dict:
         choices = HydraConfig.get().runtime.choices
         metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
                                 identity={"model": model_name(choices), "variant": choices.get("variant"),
-                                          "seed": cfg.seed},
+                                          "seed": cfg.seed, **resume_info(trainer)},
                                 train_seconds=train_seconds)
-    except BaseException:
-        # Inside the try: a multirun's next job runs in this process and must not find this
-        # job's W&B run open; a crashed job shows as failed.
-        finish_loggers(loggers, exit_code=1)
+    except BaseException as err:
+        # SIGTERM (preemption, requeue, time limit, scancel): Lightning stops with SIGTERMException, a
+        # SystemExit whose code is 0, or with the first error of a helper process SLURM signalled
+        # too (W&B's service). Either way the job stopped: exit non-zero, so that no launcher takes
+        # it as done.
+        stopped = isinstance(err, SIGTERMException) or trainer.received_sigterm
+        try:
+            # Inside the try: a multirun's next job runs in this process and must not find this
+            # job's W&B run open; a crashed job shows as failed.
+            finish_loggers(loggers, exit_code=1)
+        except Exception:
+            if not stopped:
+                raise
+            log.warning("The loggers could not finish this run (SLURM stopped their processes too); "
+                        "the resumed job continues its W&B run.")
+        if stopped:
+            log.error("Stopped by SIGTERM. %s holds the last finished epoch; %s", last, _continue_hint(out_dir))
+            raise SystemExit(128 + signal.SIGTERM) from None
         raise
     publish_results(loggers, out_dir, metrics)  # after the result files: W&B mirrors them, then finishes
     print_summary(metrics, out_dir)
     return metrics
 
 
+def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
+    """The results of this same job when it already finished in ``out_dir`` (a study run again with
+    resume=true keeps them): a complete metrics.json, and the saved config equal to this one except
+    for ``resume``, ``verbose`` and the GPU index (a changed config, e.g. more epochs, trains on from last.ckpt)."""
+    metrics = finished_metrics(out_dir)
+    if metrics is None or not (out_dir / CONFIG).is_file():
+        return None
+
+    def job(conf: DictConfig) -> dict:
+        values = {k: v for k, v in OmegaConf.to_container(conf, resolve=True).items()
+                  if k not in ("resume", "verbose", "hydra")}
+        values.get("trainer", {}).pop("devices", None)  # which GPU a joblib job got is not what it is
+        return values
+
+    return metrics if job(OmegaConf.load(out_dir / CONFIG)) == job(cfg) else None
+
+
+def _continue_hint(out_dir: Path) -> str:
+    """How the user continues this stopped job: the same command, resume=true and its folder."""
+    hydra = HydraConfig.get()
+    where = (f"hydra.sweep.dir={hydra.sweep.dir}" if hydra.mode == RunMode.MULTIRUN
+             else f"hydra.run.dir={out_dir}")
+    return f"the same command with resume=true {where} continues it (a requeued SLURM job continues by itself)."
+
+
 @hydra_main(config_path="../conf", config_name="config")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; returns validation top-1 so sweepers optimise on validation, never test."""
-    metrics = train(cfg)
+    hydra = HydraConfig.get()
+    multirun = hydra.mode == RunMode.MULTIRUN  # (hydra.sweep.dir of a single run is never resolved: it claims a folder)
+    with joblib_job_gpu(launcher=str(hydra.launcher.get("_target_", "")) if multirun else "",
+                        job_num=int(hydra.job.get("num") or 0), accelerator=str(cfg.trainer.get("accelerator")),
+                        devices=cfg.trainer.get("devices"),
+                        lock_dir=Path(hydra.sweep.dir if multirun else cfg.paths.output_dir) / ".gpus") as gpu:
+        if gpu is not None:
+            cfg.trainer.devices = [gpu]  # this job's own GPU, not GPU 0 for every job at once
+        metrics = train(cfg)
     return float(metrics.get("best_val_top1") or 0.0)
 
 

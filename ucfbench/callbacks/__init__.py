@@ -1,7 +1,8 @@
 """Lightning callbacks and plugins that make a run safe to interrupt and resume.
 
 * :mod:`.resume`: the random state (:class:`RandomState`) and the training time (:class:`TrainTime`)
-  travel in every checkpoint, so a resumed run continues exactly where the checkpoint was taken.
+  travel in every checkpoint, so a resumed run continues exactly where the checkpoint was taken;
+  :class:`Restarts` counts the resumes; a job SLURM started again resumes by itself.
 * :mod:`.checkpointing`: checkpoints are written atomically (:class:`AtomicCheckpointIO`) and a
   full disk leaves no truncated or empty ``.ckpt`` behind (:class:`SafeOnExceptionCheckpoint`); a
   resumed run leaves no orphan or ``-v1`` checkpoint (:class:`RunCheckpoint`).
@@ -11,6 +12,8 @@ training (the Trainer's state), configured in ``conf/callbacks/`` and ``conf/tra
 """
 
 from ucfbench.callbacks.checkpointing import AtomicCheckpointIO, RunCheckpoint, SafeOnExceptionCheckpoint
-from ucfbench.callbacks.resume import RandomState, TrainTime, fit_seconds
+from ucfbench.callbacks.resume import (RandomState, Restarts, TrainTime, fit_seconds, resume_info,
+                                       scheduler_restarts, slurm_plugins)
 
-__all__ = ["AtomicCheckpointIO", "RandomState", "RunCheckpoint", "SafeOnExceptionCheckpoint", "TrainTime", "fit_seconds"]
+__all__ = ["AtomicCheckpointIO", "RandomState", "Restarts", "RunCheckpoint", "SafeOnExceptionCheckpoint", "TrainTime",
+           "fit_seconds", "resume_info", "scheduler_restarts", "slurm_plugins"]

@@ -11,6 +11,7 @@ epoch); augmentations may use numpy or Python's ``random``. The in-memory loader
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from typing import Any
@@ -125,3 +126,62 @@ def fit_seconds(trainer: L.Trainer, default: float) -> float:
     run), or ``default`` (this process's fit time) where the callback is switched off."""
     timer = next((c for c in trainer.callbacks if isinstance(c, TrainTime)), None)
     return timer.seconds if timer is not None else default
+
+
+def scheduler_restarts() -> int:
+    """How many times SLURM has started this job again: ``scontrol requeue``, preemption, or
+    submitit's requeue at the time limit (``$SLURM_RESTART_COUNT``; 0 outside SLURM)."""
+    value = os.environ.get("SLURM_RESTART_COUNT", "")
+    return int(value) if value.isdigit() else 0
+
+
+class Restarts(Callback):
+    """``restarts`` and ``resumed_from_epoch`` in ``metrics.json``: how many times the run continued
+    from a checkpoint, and the epoch its last part started at (``None``: never interrupted).
+
+    The count travels in every checkpoint, so a run requeued twice says 2.
+    """
+
+    def __init__(self) -> None:
+        self.restarts = 0
+        self.resumed_from_epoch: int | None = None
+        self._loaded: int | None = None  # the count in the checkpoint fit continues from
+
+    def state_dict(self) -> dict[str, int]:
+        return {"restarts": self.restarts}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        # Also called when test() loads the best checkpoint: counted only where training starts.
+        self._loaded = int(state_dict.get("restarts", 0))
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._loaded is not None:
+            self.restarts = self._loaded + 1
+            self.resumed_from_epoch = trainer.current_epoch  # restored by Lightning before this hook
+            self._loaded = None
+
+    def describe(self) -> dict[str, int | None]:
+        return {"restarts": self.restarts, "resumed_from_epoch": self.resumed_from_epoch}
+
+
+def resume_info(trainer: L.Trainer) -> dict[str, int | None]:
+    """``restarts`` and ``resumed_from_epoch`` from the trainer's :class:`Restarts` callback ({} without it)."""
+    counter = next((c for c in trainer.callbacks if isinstance(c, Restarts)), None)
+    return counter.describe() if counter is not None else {}
+
+
+def slurm_plugins(plugins: list) -> list:
+    """The trainer's ``plugins`` plus, inside a SLURM job, Lightning's SLURM environment with its
+    auto-requeue off.
+
+    One owner of the signals: submitit (Hydra's SLURM launcher) checkpoints and requeues on its
+    signal (USR2 before the time limit, or preemption) and brings the same job back. Lightning's
+    auto-requeue would install a second SIGUSR1 handler that requeues on its own and saves an
+    ``hpc_ckpt`` the resume never reads. SIGTERM stays with the trainer: it stops after the current
+    batch and the run exits non-zero (:func:`ucfbench.run.train`).
+    """
+    from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment
+
+    if SLURMEnvironment.detect() and not any(isinstance(p, ClusterEnvironment) for p in plugins):
+        return [*plugins, SLURMEnvironment(auto_requeue=False)]
+    return plugins

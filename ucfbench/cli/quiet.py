@@ -28,11 +28,26 @@ IGNORED_WARNINGS = (
     # resume=true passes the checkpoint explicitly, so neither message applies to us.
     (r".*\.fit\(ckpt_path=None\)` was called without a model", "OnExceptionCheckpoint + fit(ckpt_path=None)"),
     (r".*\.fit\(ckpt_path=\"last\"\) is set, but there is no last checkpoint", "first epoch of a new run"),
+    # Lightning finds `srun` (a login node, a workstation with SLURM installed) and suggests it; a
+    # run under SLURM is started by srun (submitit does) and never sees this.
+    (r"The `srun` command is available on your system but is not used", "SLURM installed, run outside it"),
+    # A resumed run (resume=true, a requeued SLURM job) writes into its own checkpoints/ folder again
+    # and loads its own last.ckpt (a full checkpoint, not only weights).
+    (r"Checkpoint directory .* exists and is not empty", "resumed run, its own folder"),
+    (r"`weights_only` was not set, defaulting to `False`", "resumed run loads its own checkpoint"),
 )
+
+# Loggers that write from signal handlers (Lightning's "Received SIGTERM", submitit's "Bypassing
+# signal"): a handler interrupting the rich terminal handler mid-line re-enters it ("--- Logging
+# error ---"). Lightning's are info lines; submitit's keep its own stderr handler, not the terminal's.
+SIGNAL_LOGGERS = ("lightning.pytorch.trainer.connectors.signal_connector",)
 
 
 def setup_output(*, verbose: bool = False) -> None:
-    """Silence the lines a user cannot act on (no-op with ``verbose``)."""
+    """Silence the lines a user cannot act on (the signal handlers' lines even with ``verbose``)."""
+    for name in SIGNAL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("submitit").propagate = False
     if verbose:
         return
     for pattern, _why in IGNORED_WARNINGS:

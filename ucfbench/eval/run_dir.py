@@ -301,6 +301,16 @@ def _float(value: str) -> float:
     return float(value) if value not in ("", None) else math.nan
 
 
+def finished_metrics(run_dir: str | Path) -> dict | None:
+    """The ``metrics.json`` of a run that finished (written last, so its presence means the results
+    are complete), or ``None`` where it is missing, unreadable or lacks a test result."""
+    try:
+        metrics = json.loads((Path(run_dir) / METRICS).read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and all(k in metrics for k in REQUIRED) else None
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Read one run directory; files other than ``metrics.json`` are optional."""
     run_dir = Path(run_dir)
