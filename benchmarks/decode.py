@@ -208,7 +208,7 @@ def main() -> None:
         workload, total_frames = files * reps, sum(i.num_frames for i in infos) * reps
 
         runs = {"ffmpeg": ffmpeg_each, "ffmpeg_concat": ffmpeg_concat}
-        for backend in ["pyav", "decord"] if video.decord_available() else ["pyav"]:
+        for backend in video.BACKENDS:
             runs[backend] = reader(backend, None)
             for size in args.sizes:
                 runs[f"{backend}@{size}"] = reader(backend, size)
