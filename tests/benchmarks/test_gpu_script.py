@@ -42,3 +42,20 @@ def test_full_run_needs_a_gpu():
     result = _run(sys.executable, str(REPO / "benchmarks/gpu.py"), timeout=300)
     assert result.returncode != 0
     assert "needs a CUDA GPU; run benchmarks/gpu.sh --smoke" in result.stderr
+
+
+@pytest.mark.slow
+def test_ucf101_scale_runs_the_feature_path(tmp_path):
+    """benchmarks/ucf101_scale.py at a small width: every step measured, the train split loaded whole."""
+    import json
+
+    plot = tmp_path / "scale.png"
+    result = _run(sys.executable, str(REPO / "benchmarks/ucf101_scale.py"), "--sizes", "1000", "--dim", "8",
+                  "--head-sizes", "1000", "--head-batches", "1", "--plot", str(plot), timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["videos"] == 1000 and 0 < row["train_videos"] < 1000
+    for step in ("index", "fingerprint", "create", "write", "verify", "load", "loader_epoch", "bare_epoch"):
+        assert row[f"{step}_cpu"] >= 0 and row[step] > 0
+    assert set(row["head_epoch_s"]) >= {"gru", "mean_pool", "transformer"}
+    assert plot.stat().st_size > 0
