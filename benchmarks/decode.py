@@ -187,7 +187,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if shutil.which("ffmpeg") is None or shutil.which("taskset") is None:
         raise SystemExit("needs the ffmpeg CLI and taskset: apt-get install -y ffmpeg util-linux")
-    os.sched_setaffinity(0, {CORE})  # one core for the in-process readers (and decord's threads)
+    os.sched_setaffinity(0, {CORE})  # one core for the in-process readers
 
     with tempfile.TemporaryDirectory(prefix="decode-bench-") as tmp:
         if args.synthetic:
