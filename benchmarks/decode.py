@@ -187,7 +187,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if shutil.which("ffmpeg") is None or shutil.which("taskset") is None:
         raise SystemExit("needs the ffmpeg CLI and taskset: apt-get install -y ffmpeg util-linux")
-    os.sched_setaffinity(0, {CORE})  # one core for the in-process readers (and decord's threads)
+    os.sched_setaffinity(0, {CORE})  # one core for the in-process readers
 
     with tempfile.TemporaryDirectory(prefix="decode-bench-") as tmp:
         if args.synthetic:
@@ -208,7 +208,7 @@ def main() -> None:
         workload, total_frames = files * reps, sum(i.num_frames for i in infos) * reps
 
         runs = {"ffmpeg": ffmpeg_each, "ffmpeg_concat": ffmpeg_concat}
-        for backend in ["pyav", "decord"] if video.decord_available() else ["pyav"]:
+        for backend in video.BACKENDS:
             runs[backend] = reader(backend, None)
             for size in args.sizes:
                 runs[f"{backend}@{size}"] = reader(backend, size)

@@ -28,7 +28,7 @@ SPEC = FeatureSpec(arch="resnet18", weights=None, init_seed=0, size=32, sampler=
         {"size": 48},
         {"sampler": UniformSampler(num_frames=16)},
         {"sampler": StrideSampler(num_frames=8, stride=2)},
-        {"backend": "decord"},
+        {"backend": "auto"},
     ],
 )
 def test_key_changes_with_every_setting(change: dict) -> None:

@@ -96,14 +96,14 @@ class _Converter:
         self._scale, self._rgb = _local.reformatters
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        # The display matrix rotation, as ffmpeg's autorotate and decord apply it; read before
+        # The display matrix rotation, as ffmpeg's autorotate applies it; read before
         # scaling, which drops the frame's side data.
         quarter_turns = _quarter_turns(frame)
         if self.size is not None:
             # Scale in the decoder's own pixel format, then convert: scaling straight to rgb24 takes
             # swscale's slow generic path, 3-5x the time of planar scaling plus its fast unscaled
             # YUV->RGB path (the one full-size frames take). Chroma stays at half resolution, as
-            # in the source, so output differs from decord's by ~1-2 grey levels on average.
+            # in the source, so output differs from an RGB-first scaler's by ~1-2 grey levels on average.
             # The short side is the same before and after rotation, so scaling the stored frame is
             # right for both orientations.
             width, height = scaled_size(frame.width, frame.height, self.size)

@@ -1,22 +1,17 @@
-"""Read sampled frames of a video file, with PyAV or decord.
+"""Read sampled frames of a video file, with PyAV.
 
-The default backend is PyAV, chosen by measurement (``benchmarks/decode.py``, figures in
-``docs/benchmarks.md``), although the project design started out preferring decord. On one core,
-reading 32 uniformly sampled frames from UCF101's 320x240 xvid AVIs, PyAV matches the ffmpeg CLI's
-bare decode (about 1.0x its frames per CPU second) and decord reaches about 0.35x. PyAV decodes as
-fast as ffmpeg and converts (and scales) only the frames it keeps; in decord a ``get_batch`` of 32
-of ~120 frames costs over 80% of one of every frame, so skipped frames pay nearly full price.
-PyAV also flags frames the decoder had to conceal (``is_corrupt``), so damaged data raises instead
-of being returned; decord returns them silently. decord stays available as ``backend="decord"``
-and as the fallback where PyAV cannot open a file.
+PyAV is the reader by measurement (``benchmarks/frame_exact.py``, ``benchmarks/decode.py``; figures
+in ``docs/benchmarks.md``): it alone returned exactly ffmpeg's frames at the requested indices on
+every shared real clip and every generated odd encoding (TorchCodec returns neighbouring frames on
+AVIs with B-frames, UCF101's xvid originals among them, and frames past a truncation; decord cannot
+open raw MPEG-4 streams and misplaces frames of B-frame xvid), and it decodes about as fast as the
+ffmpeg CLI, converting (and scaling) only the frames it keeps. It also flags frames the decoder had
+to conceal (``is_corrupt``), so damaged data raises instead of being returned.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
-import importlib.util
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -39,15 +34,14 @@ __all__ = [
     "VideoDecodeError",
     "VideoInfo",
     "VideoOpenError",
-    "decord_available",
     "probe",
     "read_frames",
 ]
 
-log = logging.getLogger(__name__)
-
-BACKENDS = ("pyav", "decord")
+BACKENDS = ("pyav",)
 DEFAULT_BACKEND = "pyav"
+# ``"auto"`` (the configs' default, and part of cache keys) is the default backend.
+
 
 
 class VideoDecodeError(RuntimeError):
@@ -55,7 +49,7 @@ class VideoDecodeError(RuntimeError):
 
 
 class VideoOpenError(VideoDecodeError):
-    """A backend could not open a file at all (``backend="auto"`` then tries the other one)."""
+    """A backend could not open a file at all (not a video, or a format it does not read)."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +68,6 @@ class VideoInfo:
     def duration(self) -> float:
         """Length in seconds (0 when the frame rate is unknown)."""
         return self.num_frames / self.fps if self.fps > 0 else 0.0
-
-
-@functools.cache
-def decord_available() -> bool:
-    """Whether decord is installed (it ships wheels for x86_64 only)."""
-    return importlib.util.find_spec("decord") is not None
 
 
 def scaled_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -107,27 +95,17 @@ def sample(
     indices = np.asarray(indices, dtype=np.int64)
     if indices.ndim != 1 or len(indices) == 0 or indices.min() < 0 or indices.max() >= num_frames:
         raise ValueError(f"{sampler!r} returned indices outside [0, {num_frames}): {indices}")
-    if np.any(np.diff(indices) < 0):  # both backends decode forward once
+    if np.any(np.diff(indices) < 0):  # readers decode forward once
         raise ValueError(f"{sampler!r} returned indices that are not sorted: {indices}")
     return indices, length
 
 
-def _backend_module(name: str) -> ModuleType:
-    if name == "decord" and not decord_available():
-        raise ImportError(
-            "backend='decord' needs the decord package, which ships wheels for x86_64 only; "
-            "install it or use backend='pyav' (or 'auto')"
-        )
-    return importlib.import_module(f"ucfbench.data._{name}")
-
-
-def _backend_order(backend: str) -> list[str]:
-    if backend == "auto":
-        order = [DEFAULT_BACKEND, *(b for b in BACKENDS if b != DEFAULT_BACKEND)]
-        return [b for b in order if b != "decord" or decord_available()]
-    if backend not in BACKENDS:
+def _backend_module(backend: str) -> ModuleType:
+    """The reader module of ``backend`` (``"auto"``: the default one)."""
+    name = DEFAULT_BACKEND if backend == "auto" else backend
+    if name not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; use one of {BACKENDS} or 'auto'")
-    return [backend]
+    return importlib.import_module(f"ucfbench.data._{name}")
 
 
 def _check_file(path: Path) -> None:
@@ -142,22 +120,11 @@ def _check_file(path: Path) -> None:
 
 
 def _run(path: str | Path, backend: str, call: str, *args: object) -> object:
-    """Call ``call`` on each backend in order, falling back only when one cannot open the file."""
+    """Call ``call`` of ``backend``'s reader on ``path``."""
     path = Path(path)
-    order = _backend_order(backend)  # validate the name before touching the file
+    module = _backend_module(backend)  # validate the name before touching the file
     _check_file(path)
-    errors: list[tuple[str, VideoOpenError]] = []
-    for i, name in enumerate(order):
-        try:
-            return getattr(_backend_module(name), call)(path, *args)
-        except VideoOpenError as e:
-            errors.append((name, e))
-            if i + 1 < len(order):
-                log.warning("%s; falling back to %s", e, order[i + 1])
-    if len(errors) == 1:
-        raise errors[0][1]
-    reasons = "; ".join(str(e).removeprefix(f"{path}: ") for _, e in errors)
-    raise VideoOpenError(f"{path}: no backend can open it ({reasons})") from errors[-1][1]
+    return getattr(module, call)(path, *args)
 
 
 def probe(path: str | Path, *, backend: str = "auto") -> VideoInfo:
@@ -183,8 +150,7 @@ def read_frames(
         path: the video file.
         sampler: called with the container's frame count and ``rng``.
         size: if given, scale so the short side is ``size`` and centre-crop to ``size`` x ``size``.
-        backend: ``"pyav"``, ``"decord"`` or ``"auto"`` (the default backend, then the other one
-            for files it cannot open).
+        backend: ``"pyav"`` or ``"auto"`` (the default backend, PyAV).
         rng: passed to the sampler; ``None`` gives its deterministic (evaluation) choice.
 
     Returns:

@@ -39,7 +39,7 @@ class ClipDataModule(ActionDataModule):
         resize: frames are decoded with the short side at ``resize`` and centre-cropped square
             (default ``size``); training then takes a random resized crop of it, evaluation the
             centre ``size`` crop.
-        backend: video decoder (``auto``, ``pyav``, ``decord``).
+        backend: video decoder (``auto`` or ``pyav``: PyAV either way).
         batch_size: training clips per batch; ``eval_batch_size`` for validation and test.
         num_workers: decoding worker processes.
         pin_memory: pin batches for faster host-to-GPU copies (``auto``: on CUDA).
