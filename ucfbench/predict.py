@@ -87,12 +87,13 @@ def trained_on(predictor) -> str:
     target = str(config.dataset.get("_target_", "")) if config is not None and "dataset" in config else ""
     dataset = None
     if target:
-        from hydra.utils import get_class
+        import importlib  # not Hydra's get_class: a prediction never imports Hydra
 
+        module, _, name = target.rpartition(".")
         try:
-            dataset = get_class(target).name
+            dataset = getattr(importlib.import_module(module), name).name
         except Exception:  # noqa: BLE001 - a dataset class renamed since: its path still says which
-            dataset = target.rsplit(".", 1)[-1]
+            dataset = name
     where = f"trained on {dataset}" if dataset else "trained"
     note = " (generated shapes, not real actions)" if dataset == "synthetic" else ""
     return f"Model {predictor.name} {where}{note}: it answers with one of {len(classes)} classes: {shown}"
