@@ -65,7 +65,10 @@ def explain(err: BaseException, *, dataset: str | None = None, root: str | None 
         return None
     if isinstance(cause, _video_error()):
         return bad_video_message(cause, dataset=dataset, root=root)
-    hint = dataset_hint(dataset) if type(cause).__name__ == "DatasetError" else ""
+    # where to get the dataset and how to check it: for a root that is not there, not for a
+    # folder that is there but too small (its message has the keys)
+    missing_root = root is None or not Path(str(root)).expanduser().is_dir()
+    hint = dataset_hint(dataset) if type(cause).__name__ == "DatasetError" and missing_root else ""
     return f"{cause}\n{hint}" if hint else str(cause)
 
 
