@@ -1,4 +1,4 @@
-"""Parallel feature extraction: N ``python -m ucfbench.extract`` jobs started at once on an empty
+"""Parallel feature extraction: N ``uv run ucfbench extract`` jobs started at once on an empty
 cache share the videos; and what loading a cache with its integrity checks costs per GB.
 
     OMP_NUM_THREADS=1 uv run python benchmarks/parallel_extraction.py --jobs 1 2 4

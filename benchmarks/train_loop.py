@@ -269,7 +269,7 @@ def study_heads() -> list[str]:
 
 
 def compose_cfg(overrides: list[str]):
-    """The suite's config with ``overrides``, as ``python -m ucfbench.run`` composes it."""
+    """The suite's config with ``overrides``, as ``uv run ucfbench run`` composes it."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose("config", overrides=overrides)
 

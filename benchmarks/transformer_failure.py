@@ -177,7 +177,7 @@ def main() -> None:
     if args.data == "cache":
         entries = [Path(p) for p in sorted(glob.glob(args.cache)) if (Path(p) / "features.npy").is_file()]
         if not entries:
-            raise SystemExit(f"no feature cache matches {args.cache}: run `python -m ucfbench.run` once, or use --data resnet50")
+            raise SystemExit(f"no feature cache matches {args.cache}: run `uv run ucfbench run` once, or use --data resnet50")
         data = load_cache(entries[0])
         source = str(entries[0])
     else:

@@ -2,7 +2,7 @@
 
     uv run python scripts/demo_screenshot.py <run dir | .ckpt | model.onnx> <video> [out.png]
 
-Starts ``python -m ucfbench.app`` on a free port, uploads ``video`` in headless Chromium, waits
+Starts ``uv run ucfbench app`` on a free port, uploads ``video`` in headless Chromium, waits
 for the prediction and saves a full-page screenshot (default ``docs/img/demo.png``).
 """
 

@@ -81,13 +81,14 @@ def test_added_key_is_checked_against_the_objects_arguments(tmp_path: Path) -> N
     validate_config(make_cfg(tmp_path, added), overrides=added)
 
 
-def test_missing_dataset_says_where_to_get_it_and_how_to_check_it() -> None:
+def test_missing_dataset_says_where_to_get_it_and_how_to_check_it(monkeypatch) -> None:
+    monkeypatch.chdir(REPO)  # printed commands start `uv run ucfbench` inside the checkout
     message = explain(DatasetError("dataset.root /x/UCF50 does not exist"), dataset="ucf50")
     assert message.splitlines() == [
         "dataset.root /x/UCF50 does not exist",
         "Download UCF50 from https://www.crcv.ucf.edu/data/UCF50.php and extract it.",
-        "Check a copy: python -m ucfbench.data.check dataset=ucf50 dataset.root=/data/UCF50",
-        "then train:   python -m ucfbench.run dataset=ucf50 dataset.root=/data/UCF50 ...",
+        "Check a copy: uv run ucfbench check dataset=ucf50 dataset.root=/data/UCF50",
+        "then train:   uv run ucfbench run dataset=ucf50 dataset.root=/data/UCF50 ...",
     ]
     assert explain(RuntimeError("a bug")) is None  # bugs keep their traceback
 
@@ -112,14 +113,18 @@ def test_a_run_that_never_started_leaves_nothing(tmp_path: Path) -> None:
     assert not discard_run_dir(tmp_path / "elsewhere", stop=runs)
 
 
-def test_multirun_ends_with_the_report_command(tmp_path: Path, capsys) -> None:
+def test_multirun_ends_with_the_report_command(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
     sweep = tmp_path / "multirun" / "2026-01-01_00-00-00"
     for job in ("0", "1"):
         (sweep / job).mkdir(parents=True)
         (sweep / job / "metrics.json").write_text("{}")
     ReportCommand().on_multirun_end(config=OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
     assert capsys.readouterr().out.splitlines() == [f"Sweep: {sweep}  (2 finished runs)",
-                                                    f"Report: python -m ucfbench.report {sweep}"]
+                                                    f"Report: uv run ucfbench report {sweep}"]
+    monkeypatch.chdir(tmp_path)  # outside the checkout uv needs to be told where the project is
+    ReportCommand().on_multirun_end(config=OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert capsys.readouterr().out.splitlines()[-1] == f"Report: uv run --project {REPO} ucfbench report {sweep}"
 
 
 # -- files written with the user's umask ---------------------------------------------------------------
@@ -143,13 +148,13 @@ def run_cli(*args: str, home: Path, env: dict | None = None, timeout: float = 90
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("module", ["ucfbench.predict", "ucfbench.export", "ucfbench.app", "ucfbench.report",
-                                    "ucfbench.data.check"])
-def test_help_exits_0_with_usage(module: str, tmp_path: Path) -> None:
-    result = run_cli("-m", module, "--help", home=tmp_path)
+@pytest.mark.parametrize("command", ["predict", "export", "app", "report", "check", "extract"])
+def test_help_exits_0_with_usage(command: str, tmp_path: Path) -> None:
+    result = run_cli("-m", "ucfbench", command, "--help", home=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert f"python -m {module}" in result.stdout
-    assert "error" not in result.stdout + result.stderr
+    assert f"uv run ucfbench {command}" in result.stdout
+    assert "xit status" in result.stdout  # each command's own exit codes
+    assert "error" not in result.stderr
 
 
 def test_help_does_not_import_torch_for_the_inference_commands(tmp_path: Path) -> None:
@@ -165,11 +170,11 @@ def test_run_help_lists_groups_and_examples(tmp_path: Path) -> None:
     result = run_cli("-m", "ucfbench.run", "--help", home=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("ucfbench: train and test a video action recognition model.")
+    assert out.startswith("ucfbench run: train and test a video action recognition model.")
     model_line = next(line for line in out.splitlines() if line.startswith("model: "))
     assert model_line.startswith("model: bilstm, cnn_rnn, gru,") and "_base" not in model_line
     assert "dataset: folder, hmdb51" in out
-    assert out.count("\n  python -m ucfbench.") >= 5 and "powered by Hydra" not in out
+    assert out.count("\n  uv run ucfbench ") >= 5 and "powered by Hydra" not in out
 
 
 @pytest.mark.slow
@@ -193,10 +198,10 @@ def test_user_mistakes_end_in_a_few_lines_with_status_2(args: list[str], expecte
 def test_missing_dataset_names_the_check_command_and_traceback_on_request(tmp_path: Path) -> None:
     result = run_cli("-m", "ucfbench.run", "model=gru", "dataset=ucf50", home=tmp_path, env={"HYDRA_FULL_ERROR": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr and "DatasetError" in result.stderr
-    check = run_cli("-m", "ucfbench.data.check", "dataset=ucf101", home=tmp_path)
+    check = run_cli("-m", "ucfbench.check", "dataset=ucf101", home=tmp_path)
     assert check.returncode == 2
-    assert "dataset.root=..." not in check.stdout
-    assert "python -m ucfbench.data.check dataset=ucf101 dataset.root=/data/UCF-101" in check.stdout
+    assert "Download UCF101 from" in check.stdout
+    assert "ucfbench check" not in check.stdout  # not the command just run
 
 
 @pytest.mark.slow
@@ -207,7 +212,7 @@ def test_multirun_prints_the_sweep_dir_and_report_command(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert f"Sweep: {sweep}  (2 finished runs)" in lines
-    assert lines[-1] == f"Report: python -m ucfbench.report {sweep}"
+    assert lines[-1] == f"Report: uv run ucfbench report {sweep}"
 
 
 # -- quiet output ---------------------------------------------------------------------------------------

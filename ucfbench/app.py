@@ -1,6 +1,6 @@
 """A web demo of a trained model: upload a video (or pick an example), see what it is doing.
 
-    python -m ucfbench.app checkpoint=<run dir | .ckpt | model.onnx> [port=7860] [host=127.0.0.1] [examples=<folder>] [max_upload_mb=200] [max_video_seconds=600]
+    uv run ucfbench app checkpoint=<run dir | .ckpt | model.onnx> [port=7860] [host=127.0.0.1] [examples=<folder>] [max_upload_mb=200] [max_video_seconds=600]
 
 Shows the uploaded video in a player (a browser-playable H.264 copy made with PyAV), the top-5
 actions with their probabilities as bars, the frames the model sampled, and, for models that
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from ucfbench.inference.cli import UsageError, parse_args, run_command  # noqa: E402
+from ucfbench.cli.args import Command, Key, UsageError, run_command  # noqa: E402
 from ucfbench.predict import list_videos  # noqa: E402
 
 if TYPE_CHECKING:
@@ -37,9 +37,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ucfbench.app")
 
-USAGE = __doc__.split("\n\n")[1]
-KEYS = {"checkpoint": None, "port": "7860", "host": "127.0.0.1", "examples": None, "device": "cpu",
-        "max_upload_mb": "200", "max_video_seconds": "600"}
+COMMAND = Command(
+    name="app",
+    summary=("A web demo of a trained model: upload a video (or pick an example) and see the top-5 actions, "
+             "the frames the model sampled and, for models that weight time steps, the attention over time. "
+             "Gradio with analytics off; nothing is fetched from the internet."),
+    keys={
+        "checkpoint": Key(None, "a run directory, a .ckpt file or an exported model.onnx",
+                          placeholder="<run dir | .ckpt | model.onnx>"),
+        "port": Key(7860, "the port to listen on"),
+        "host": Key("127.0.0.1", "the address to listen on (0.0.0.0: every interface, reachable by others)"),
+        "examples": Key(None, "a folder of example videos (default: one per class of the run's dataset when on "
+                        "this machine, else generated held-out clips for the synthetic set)", placeholder="<folder>"),
+        "device": Key("cpu", "cpu, cuda, ..."),
+        "max_upload_mb": Key(200, "larger uploads are refused"),
+        "max_video_seconds": Key(600, "longer videos (by their container header) are refused before decoding"),
+    },
+    required=("checkpoint",),
+    exits={0: "stopped (Ctrl-C)", 2: "a mistake in the arguments or the checkpoint"},
+)
 MAX_EXAMPLES = 12
 PLAYER_HEIGHT = 360  # pixels of the playable copy (short side at most this; never upscaled)
 
@@ -227,9 +243,7 @@ def positive(key: str, value: str, kind: type) -> int | float:
 
 
 def run(argv: list[str]) -> int:
-    args = parse_args(argv, keys=KEYS, usage=USAGE)  # before the heavy imports: --help is instant
-    if not args["checkpoint"]:
-        raise UsageError(f"checkpoint=<run dir | .ckpt | model.onnx> is required\n{USAGE}")
+    args = COMMAND.parse(argv)  # before the heavy imports: --help is instant
     port = positive("port", args["port"], int)
     max_upload_mb = positive("max_upload_mb", args["max_upload_mb"], float)
     max_video_seconds = positive("max_video_seconds", args["max_video_seconds"], float)

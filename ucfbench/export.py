@@ -1,9 +1,9 @@
 """Export a trained model to ONNX and check it against PyTorch with onnxruntime.
 
-    python -m ucfbench.export checkpoint=<run dir | .ckpt> [format=onnx] [out=<dir>] [opset=N] [tol=1e-3]
+    uv run ucfbench export checkpoint=<run dir | .ckpt> [format=onnx] [out=<dir>] [opset=N] [tol=1e-3]
 
 Writes into ``out`` (default ``<run dir>/export/``): ``model.onnx`` (frames -> logits: the frozen
-backbone + head, or the whole end-to-end model; ``python -m ucfbench.predict`` accepts it) and,
+backbone + head, or the whole end-to-end model; ``ucfbench predict`` accepts it) and,
 for a sequence head, ``head.onnx`` (per-frame features -> logits), each with a JSON sidecar
 (class names, clip settings), plus ``export.json`` with the parity check: the largest absolute
 difference between PyTorch's and onnxruntime's logits on random inputs of several batch sizes
@@ -20,26 +20,36 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.inference.cli import UsageError, parse_args, run_command
+from ucfbench.cli.args import Command, Key, UsageError, run_command, to_number
 
-USAGE = __doc__.split("\n\n")[1]
-KEYS = {"checkpoint": None, "format": "onnx", "out": None, "opset": None, "tol": None}  # tol: DEFAULT_TOL
+COMMAND = Command(
+    name="export",
+    summary=("Exports a trained model to ONNX (model.onnx: frames -> logits; for a sequence head also "
+             "head.onnx: features -> logits), each with a JSON sidecar, and checks each file against PyTorch "
+             "with onnxruntime on several batch sizes and lengths (export.json)."),
+    keys={
+        "checkpoint": Key(None, "a run directory or a .ckpt file", placeholder="<run dir | .ckpt>"),
+        "format": Key("onnx", "the export format (onnx only)"),
+        "out": Key(None, "where to write (default: <run dir>/export/)", placeholder="<dir>"),
+        "opset": Key(None, "ONNX opset (default: the exporter's)", placeholder="N"),
+        "tol": Key(None, "largest |torch - onnxruntime| difference of logits accepted (default 1e-3)",
+                   placeholder="1e-3"),
+    },
+    required=("checkpoint",),
+    exits={0: "every file within tol", 1: "a parity check failed", 2: "a mistake in the arguments or the checkpoint"},
+)
 
 
 def run(argv: list[str]) -> int:
-    args = parse_args(argv, keys=KEYS, usage=USAGE)  # before the heavy imports: --help is instant
+    args = COMMAND.parse(argv)  # before the heavy imports: --help is instant
+    if args["format"] != "onnx":
+        raise UsageError(f"format={args['format']}: only onnx is supported")
+    tol = to_number("tol", args["tol"], float, low=0) if args["tol"] else None
+    opset = to_number("opset", args["opset"], int, low=1) if args["opset"] else None
     from ucfbench.inference.model import load_trained, resolve_checkpoint
     from ucfbench.inference.onnx import DEFAULT_TOL, export_onnx
 
-    if not args["checkpoint"]:
-        raise UsageError(f"checkpoint=<run dir | .ckpt> is required\n{USAGE}")
-    if args["format"] != "onnx":
-        raise UsageError(f"format={args['format']}: only onnx is supported")
-    try:
-        tol = float(args["tol"] or DEFAULT_TOL)
-        opset = int(args["opset"]) if args["opset"] else None
-    except ValueError as err:
-        raise UsageError(f"tol must be a number and opset an integer ({err})") from err
+    tol = DEFAULT_TOL if tol is None else tol
     _, run_dir = resolve_checkpoint(args["checkpoint"])
     out = Path(args["out"]) if args["out"] else run_dir / "export"
     trained = load_trained(args["checkpoint"])

@@ -1,4 +1,4 @@
-"""Cache a dataset's features without training: ``python -m ucfbench.extract [features.devices=N]``.
+"""Cache a dataset's features without training: ``ucfbench extract [dataset=...] [features.devices=N]``.
 
 Shards extraction of a large dataset over several devices (``features.devices=4
 features.strategy=ddp``), or over several jobs started at once (they share the pending videos);
@@ -7,18 +7,26 @@ every later run finds the features cached.
 
 from __future__ import annotations
 
-import hydra
+# ruff: noqa: E402 - the front door comes before the heavy imports
+import sys
+
+if __name__ == "__main__":  # --help and config mistakes answered before torch loads
+    from ucfbench.cli.front import front_door
+
+    front_door("extract")
+
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 
 from ucfbench.cache.extraction import extract_from_config
+from ucfbench.cli.main import hydra_main
 from ucfbench.utils.resolvers import register_resolvers
 
 register_resolvers()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra_main(config_path="../conf", config_name="extract")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> None:
     dataset = instantiate(cfg.dataset)
     dataset.prepare()
@@ -30,3 +38,4 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+    sys.exit(0)

@@ -1,7 +1,7 @@
 """Predict the action in videos with a trained model.
 
-    python -m ucfbench.predict checkpoint=<run dir | .ckpt | model.onnx> video=<file> [video=<file> ...]
-    python -m ucfbench.predict checkpoint=<...> videos=<folder> [output=json] [top_k=5] [device=cpu]
+    uv run ucfbench predict checkpoint=<run dir | .ckpt | model.onnx> video=<file> [video=<file> ...]
+    uv run ucfbench predict checkpoint=<...> videos=<folder> [output=json] [top_k=5] [device=cpu]
 
 Works for every model family: a sequence head brings its frozen backbone and sampling settings
 from the run's saved ``config.yaml``, an end-to-end model its clip settings; an exported
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.inference.cli import UsageError, parse_args, run_command
+from ucfbench.cli.args import Command, Key, UsageError, run_command, to_number
 
 if TYPE_CHECKING:
     from ucfbench.inference.predictor import Prediction
@@ -37,8 +37,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ucfbench.predict")
 
-USAGE = __doc__.split("\n\n")[1]
-KEYS = {"checkpoint": None, "video": [], "videos": None, "output": "table", "top_k": "5", "device": "cpu"}
+COMMAND = Command(
+    name="predict",
+    summary=("Predicts the action in videos with a trained model (any family: a sequence head brings its "
+             "frozen backbone and sampling from the run's config.yaml, an exported model.onnx its model.json). "
+             "The model answers only with the classes it was trained on; the first line names them."),
+    keys={
+        "checkpoint": Key(None, "a run directory, a .ckpt file or an exported model.onnx",
+                          placeholder="<run dir | .ckpt | model.onnx>"),
+        "video": Key(None, "a video file", repeatable=True, placeholder="<file>"),
+        "videos": Key(None, "every video file directly in this folder (by extension), sorted", placeholder="<folder>"),
+        "output": Key("table", "table (one per video) or json (one object per line: video, label, top5, frames; "
+                      "or video, error)"),
+        "top_k": Key(5, "classes shown per video"),
+        "device": Key("cpu", "cpu, cuda, cuda:1, ..."),
+    },
+    required=("checkpoint",),
+    exits={0: "every video predicted", 1: "some video could not be read (named; the others are predicted)",
+           2: "a mistake in the arguments, a missing or unusable checkpoint, no videos"},
+)
 
 
 def list_videos(folder: str | Path) -> list[Path]:
@@ -62,16 +79,31 @@ def prediction_table(pred: Prediction, k: int) -> Table:
     return table
 
 
+def trained_on(predictor) -> str:
+    """What the model knows: its dataset and classes (it answers with one of these, whatever the video)."""
+    classes = predictor.class_names
+    shown = ", ".join(classes[:10]) + (f", ... ({len(classes)} in all)" if len(classes) > 10 else "")
+    config = getattr(getattr(predictor, "trained", None), "config", None)
+    target = str(config.dataset.get("_target_", "")) if config is not None and "dataset" in config else ""
+    dataset = None
+    if target:
+        import importlib  # not Hydra's get_class: a prediction never imports Hydra
+
+        module, _, name = target.rpartition(".")
+        try:
+            dataset = getattr(importlib.import_module(module), name).name
+        except Exception:  # noqa: BLE001 - a dataset class renamed since: its path still says which
+            dataset = name
+    where = f"trained on {dataset}" if dataset else "trained"
+    note = " (generated shapes, not real actions)" if dataset == "synthetic" else ""
+    return f"Model {predictor.name} {where}{note}: it answers with one of {len(classes)} classes: {shown}"
+
+
 def run(argv: list[str]) -> int:
-    args = parse_args(argv, keys=KEYS, repeatable=("video",), usage=USAGE)
-    if not args["checkpoint"]:
-        raise UsageError(f"checkpoint=<run dir | .ckpt | model.onnx> is required\n{USAGE}")
+    args = COMMAND.parse(argv)  # before the heavy imports: --help is instant
     if args["output"] not in ("table", "json"):
         raise UsageError(f"output must be table or json, got {args['output']!r}")
-    try:
-        k = int(args["top_k"])
-    except ValueError as err:
-        raise UsageError(f"top_k must be an integer, got {args['top_k']!r}") from err
+    k = to_number("top_k", args["top_k"], int, low=1)
     videos = [Path(v) for v in args["video"]]
     if args["videos"]:
         found = list_videos(args["videos"])
@@ -81,13 +113,14 @@ def run(argv: list[str]) -> int:
             raise UsageError(f"videos={args['videos']}: no video files ({' '.join(VIDEO_EXTENSIONS)}) in it")
         videos += found
     if not videos:
-        raise UsageError(f"give video=<file> (repeatable) or videos=<folder>\n{USAGE}")
+        raise UsageError(f"give video=<file> (repeatable) or videos=<folder>\nusage: {COMMAND.usage()}")
 
     from ucfbench.data.video import VideoDecodeError
     from ucfbench.inference.predictor import load_predictor
 
     predictor = load_predictor(args["checkpoint"], device=args["device"])
     console, errors = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    (console if args["output"] == "table" else errors).print(trained_on(predictor), highlight=False)
     failed = 0
     for video in videos:
         try:

@@ -1,13 +1,12 @@
-"""Report on a sweep: ``python -m ucfbench.report <multirun dir> [--out DIR] [--ensemble gru,lstm ...]``.
+"""Report on a sweep: ``ucfbench report <multirun dir> [out=DIR] [ensemble=gru,lstm ...]``.
 
 Reads every ``metrics.json`` under the directory (recursively) and writes ``report.md``,
 ``report.csv`` (with 95% confidence intervals of top-1), ``report.tex`` (booktabs tables),
-``significance.csv`` and the figures (PNG, PDF and SVG) into it (or ``--out``).
+``significance.csv`` and the figures (PNG, PDF and SVG) into it (or ``out=``).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import logging
@@ -16,11 +15,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from ucfbench.eval.run_dir import load_runs
-from ucfbench.eval.sweep import describe_unfinished
-from ucfbench.eval.study import aggregate, describe_groups, duplicate_runs, ensemble, paired_tests
-from ucfbench.eval.tables import render_latex, render_markdown
-from ucfbench.utils.io import atomic_write
+from ucfbench.cli.args import Command, Key, to_bool, to_number
+from ucfbench.utils.errors import EXIT_USAGE, UsageError, print_error
+
+# torch comes with ucfbench.eval: imported in write_report, after the arguments are parsed
 
 log = logging.getLogger("ucfbench")
 FORMATS = ("png", "pdf", "svg")
@@ -66,13 +64,19 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
         group captions and warnings, the text of ``report.md`` and ``report.tex``, the output
         directory, every written path and the figures alone.
     """
+    from ucfbench.eval.run_dir import load_runs
+    from ucfbench.eval.sweep import describe_unfinished
+    from ucfbench.eval.study import aggregate, describe_groups, duplicate_runs, ensemble, paired_tests
+    from ucfbench.eval.tables import render_latex, render_markdown
+    from ucfbench.utils.io import atomic_write
+
     root = Path(root)
     out = Path(out) if out else root
     bad = sorted(set(formats) - {"png", "pdf", "svg"})
     if bad or not formats:
-        raise ValueError(f"--formats {','.join(formats)}: choose from png, pdf, svg")
+        raise ValueError(f"formats={','.join(formats)}: choose from png, pdf, svg")
     if dpi <= 0:
-        raise ValueError(f"--dpi {dpi}: must be positive")
+        raise ValueError(f"dpi={dpi}: must be positive")
     runs = load_runs(root)
     unfinished = describe_unfinished(root)
     notes = [f"{len(unfinished)} job(s) of this multirun have no results (not in the tables): "
@@ -81,7 +85,7 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
     for spec in ensembles:
         members = _names(spec)
         if len(members) < 2:
-            raise ValueError(f"--ensemble {spec!r}: name at least two models, comma-separated (gru,lstm)")
+            raise ValueError(f"ensemble={spec}: name at least two models, comma-separated (gru,lstm)")
         runs = runs + ensemble(runs, members)
         notes.append(f"`ensemble({'+'.join(members)})` averages the test probabilities of {', '.join(members)} "
                      "per (dataset, split, seed); its parameters and training time are the members' sums.")
@@ -91,7 +95,7 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
     rows = aggregate(runs)
     heads = _names(confusion)
     if heads is not None and (unknown := sorted(set(heads) - {r["model"] for r in rows})):
-        raise ValueError(f"--confusion {','.join(heads)}: no runs of {unknown}; models present: "
+        raise ValueError(f"confusion={','.join(heads)}: no runs of {unknown}; models present: "
                          f"{sorted({r['model'] for r in rows})}")
     groups = describe_groups(runs)
     tests = paired_tests(runs, rows, alpha=alpha)
@@ -113,45 +117,62 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
             "markdown": markdown, "latex": latex, "out": out, "files": [out / n for n in files] + figures, "figures": figures}
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ucfbench.report", description=__doc__.split("\n\n")[1])
-    p.add_argument("root", type=Path, help="a multirun (or run) directory")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default: the root)")
-    p.add_argument("--ensemble", action="append", default=[], metavar="M1,M2[,...]",
-                   help="add an ensemble row averaging these models' probabilities (repeatable)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--no-plots", action="store_true", help="tables only")
-    p.add_argument("--dpi", type=int, default=DPI, help=f"PNG resolution (default {DPI})")
-    p.add_argument("--formats", default=",".join(FORMATS), metavar="png,pdf,svg",
-                   help="figure formats (default: all three)")
-    p.add_argument("--confusion", default=None, metavar="M1,M2",
-                   help="confusion and per-class figures for these models only (default: every model)")
-    p.add_argument("--wandb", action="store_true",
-                   help="also log the report as one W&B run in the study's group (offline unless W&B is set up)")
-    return p
+COMMAND = Command(
+    name="report",
+    summary=("Aggregates every metrics.json under a sweep (or run) directory: report.md, report.csv (95% "
+             "confidence intervals of top-1), report.tex (booktabs), significance.csv (paired tests) and "
+             "the figures, written into the directory (or out=)."),
+    keys={
+        "dir": Key(None, "the multirun (or run) directory", placeholder="<sweep dir>"),
+        "out": Key(None, "where to write (default: the directory itself)", placeholder="<dir>"),
+        "ensemble": Key(None, "add a row averaging these models' test probabilities", repeatable=True,
+                        placeholder="gru,lstm"),
+        "alpha": Key(0.05, "significance level of the paired tests"),
+        "plots": Key(True, "draw the figures (false: tables only)"),
+        "dpi": Key(DPI, "resolution of the PNGs"),
+        "formats": Key(",".join(FORMATS), "figure formats, comma-separated"),
+        "confusion": Key(None, "confusion and per-class figures for these models only (default: every model)",
+                         placeholder="gru,lstm"),
+        "wandb": Key(False, "also log the report as one W&B run in the study's group (offline unless W&B is set up)"),
+    },
+    positional="dir",
+    required=("dir",),
+    exits={0: "report written", 2: "a mistake in the arguments, or no finished run under the directory"},
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """``ucfbench report <sweep dir> [key=value ...]``; see :data:`COMMAND` (or ``--help``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = COMMAND.parse(argv)  # before the heavy imports: --help is instant
+        root = Path(args["dir"]).expanduser()
+        if not root.is_dir():
+            raise UsageError(f"{root}: no such folder" if not root.exists() else f"{root}: not a folder")
+        options = dict(ensembles=args["ensemble"], alpha=to_number("alpha", args["alpha"], float),
+                       plots=to_bool("plots", args["plots"]), dpi=to_number("dpi", args["dpi"], int, low=1),
+                       formats=tuple(_names(args["formats"])), confusion=args["confusion"])
+        wandb = to_bool("wandb", args["wandb"])
+    except UsageError as err:
+        print_error(str(err))
+        return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        result = write_report(args.root, args.out, ensembles=args.ensemble, alpha=args.alpha,
-                              plots=not args.no_plots, dpi=args.dpi, formats=tuple(_names(args.formats)),
-                              confusion=args.confusion)
+        result = write_report(root, args["out"], **options)
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.wandb:
+        print_error(str(err))
+        return EXIT_USAGE
+    if wandb:
         from ucfbench.loggers.study import publish_study  # wandb only when asked
 
-        publish_study(args.root, args.out)
+        publish_study(root, args["out"])
     print(result["markdown"])
     tables = [p.name for p in result["files"] if p not in result["figures"]]
     print(f"{len(result['runs'])} runs -> {result['out']}: {', '.join(tables)}"
-          + (f", {len(result['figures'])} figure files ({args.formats})" if result["figures"] else ""))
+          + (f", {len(result['figures'])} figure files ({args['formats']})" if result["figures"] else ""))
     if result["unfinished"]:
         print(f"{len(result['unfinished'])} job(s) without results (left out): the study's command with "
-              f"hydra.sweep.dir={shlex.quote(str(args.root))} resume=true finishes them", file=sys.stderr)
+              f"hydra.sweep.dir={shlex.quote(str(args['dir']))} resume=true finishes them", file=sys.stderr)
         for line in result["unfinished"]:
             print(f"  {line}", file=sys.stderr)
     return 0

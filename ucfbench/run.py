@@ -1,4 +1,4 @@
-"""Train and evaluate one model: ``python -m ucfbench.run [model=gru] [dataset=synthetic] ...``.
+"""Train and evaluate one model: ``ucfbench run [model=gru] [dataset=synthetic] ...``.
 
 Instantiate the DataModule and the model from the config, fit (the DataModule prepares its own
 data: generates the synthetic set, caches features), test the checkpoint selected on validation,
@@ -6,6 +6,14 @@ and write the run's result files (:mod:`ucfbench.eval.run_dir`).
 """
 
 from __future__ import annotations
+
+# ruff: noqa: E402 - the front door comes before the heavy imports
+import sys
+
+if __name__ == "__main__":  # --help and config mistakes answered before torch and Lightning load
+    from ucfbench.cli.front import front_door
+
+    front_door("config")
 
 import logging
 import signal

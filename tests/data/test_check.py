@@ -1,4 +1,4 @@
-"""``python -m ucfbench.data.check`` on every dataset kind, run as the user runs it."""
+"""``ucfbench check`` on every dataset kind, run as the user runs it."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from rich.console import Console
 from tests.conftest import REPO, make_cfg
 from tests.data.test_datasets import UCF101_CLASSES, touch, write_ucf50, write_ucf101
 from tests.utils import write_video
-from ucfbench.data.check import check
+from ucfbench.check import check
 
 
 def run_check(tmp_path: Path, *overrides: str) -> tuple[int, dict, str]:
     """Run the check command in a fresh process; return (exit status, last-line JSON, output)."""
     env = {**os.environ, "UCFBENCH_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "ucfbench.data.check", *overrides], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "ucfbench.check", *overrides], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     lines = proc.stdout.strip().splitlines()
     assert lines, proc.stderr[-3000:]
@@ -97,7 +97,8 @@ def test_check_folder_with_corrupt_videos(tmp_path: Path, shared_data: Path) -> 
     shutil.copy(shared_data / "real_clips" / "odd" / "corrupted.mp4", root / "run" / "corrupted.mp4")
     shutil.copy(shared_data / "real_clips" / "ucf101" / "v_PushUps_g02_c03.avi", root / "jump" / "pushups.avi")
 
-    status, result, out = run_check(tmp_path, "dataset=folder", f"dataset.root={root}", "probe=true")
+    small = "dataset.val_fraction=0.25"  # 4 training videos per class: 0.1 would validate on none
+    status, result, out = run_check(tmp_path, "dataset=folder", f"dataset.root={root}", small, "probe=true")
     assert status == 1 and result["probed"] and result["classes"] == 2
     assert result["train"] + result["val"] + result["test"] == 10 and result["missing"] == 0
     assert result["unreadable"] == 3
@@ -108,7 +109,7 @@ def test_check_folder_with_corrupt_videos(tmp_path: Path, shared_data: Path) -> 
     assert stats["resolution"] == {"32x32": 6, "320x240": 1} and stats["frames"]["max"] == 79
     assert stats["fps"]["25.00"] == 7 and stats["duration_s"]["min"] == pytest.approx(8 / 25)
 
-    result, status, _ = check_here(tmp_path, "dataset=folder", f"dataset.root={root}")  # without probing
+    result, status, _ = check_here(tmp_path, "dataset=folder", f"dataset.root={root}", small)  # without probing
     assert status == 0 and result["unreadable"] == 0 and not result["probed"]
 
 

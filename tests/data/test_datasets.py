@@ -187,7 +187,7 @@ def test_ucf101_list_names_missing_files(tmp_path: Path) -> None:
     (root / "Basketball" / "v_Basketball_g03_c01.avi").unlink()
     ds = UCF101(root=root)
     assert ds.missing_files() == ["Basketball/v_Basketball_g03_c01.avi"]  # indexing does not raise
-    with pytest.raises(DatasetError, match=r"(?s)v_Basketball_g03_c01\.avi.*python -m ucfbench\.data\.check"):
+    with pytest.raises(DatasetError, match=r"(?s)v_Basketball_g03_c01\.avi.*ucfbench check dataset=ucf101"):
         ds.prepare()
 
 

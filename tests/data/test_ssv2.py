@@ -221,7 +221,7 @@ def test_check_in_process(ssv2, tmp_path: Path) -> None:
     assert result["classes"] == n and result["test"] == TEST * n and result["train"] + result["val"] == TRAIN * n
     assert result["missing"] == 0 and result["folds"] == [] and result["pairs"] == [
         "/".join(p["classes"]) for p in CONFIG_PAIRS]
-    assert "disjoint by videos only" in out and "Opening something / Closing something (reversed)" in out
+    assert "leaky: not guarded (disjoint by video only" in out and "Opening something / Closing something (reversed)" in out
     bad = "dataset.pairs=[{kind:reversed,classes:[Opening something,Clsoing something]}]"
     result, status, out = check_here(tmp_path, "dataset=ssv2", f"dataset.root={ssv2[0]}", bad)
     assert status == 2 and "dataset.pairs[0].classes[1]" in result["error"] and "Clsoing" in out

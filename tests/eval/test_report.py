@@ -1,4 +1,4 @@
-"""``ucfbench.report``: aggregation, leaky rows, McNemar tests, ensembles and plots on fake sweeps."""
+"""``ucfbench report``: aggregation, leaky rows, McNemar tests, ensembles and plots on fake sweeps."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def test_ensemble_fixes_errors(tmp_path: Path) -> None:
         write_run(tmp_path / f"g{seed}", model="gru", seed=seed, probs=gru, labels=labels, videos=videos, train_seconds=3)
         write_run(tmp_path / f"l{seed}", model="lstm", seed=seed, probs=lstm, labels=labels, videos=videos,
                   params=500_000, order=[3, 2, 1, 0], train_seconds=4)
-    assert main([str(tmp_path), "--ensemble", "gru,lstm", "--no-plots"]) == 0
+    assert main([str(tmp_path), "ensemble=gru,lstm", "plots=false"]) == 0
     rows = {r["model"]: r for r in _rows(tmp_path / "report.csv")}
     assert float(rows["gru"]["top1_mean"]) == float(rows["lstm"]["top1_mean"]) == 0.75
     ens = rows["ensemble(gru+lstm)"]
@@ -240,13 +240,13 @@ def _png_width(path: Path) -> int:
 
 
 def test_dpi_and_formats(sweep: Path, tmp_path: Path) -> None:
-    assert main([str(sweep), "--out", str(tmp_path / "a"), "--dpi", "50", "--formats", "png"]) == 0
-    assert main([str(sweep), "--out", str(tmp_path / "b"), "--dpi", "100", "--formats", "png,svg"]) == 0
+    assert main([str(sweep), f"out={tmp_path / 'a'}", "dpi=50", "formats=png"]) == 0
+    assert main([str(sweep), f"out={tmp_path / 'b'}", "dpi=100", "formats=png,svg"]) == 0
     assert not list((tmp_path / "a").glob("*.pdf")) and not list((tmp_path / "a").glob("*.svg"))
     assert (tmp_path / "b" / "comparison.svg").is_file() and not (tmp_path / "b" / "comparison.pdf").exists()
     ratio = _png_width(tmp_path / "b" / "comparison.png") / _png_width(tmp_path / "a" / "comparison.png")
     assert 1.7 < ratio < 2.2  # not exactly 2: text is laid out per resolution
-    assert main([str(sweep), "--out", str(tmp_path / "c"), "--formats", "png,jpg"]) == 2
+    assert main([str(sweep), f"out={tmp_path / 'c'}", "formats=png,jpg"]) == 2
 
 
 def test_latex_table(sweep: Path, tmp_path: Path) -> None:
@@ -454,7 +454,7 @@ def test_confusion_for_chosen_heads(sweep: Path, tmp_path: Path) -> None:
     files = {p.name for p in write_report(sweep, tmp_path, confusion="lstm,mean_pool", formats=("png",))["files"]}
     assert {n for n in files if n.startswith("confusion_")} == {"confusion_synthetic-official_lstm.png",
                                                                 "confusion_synthetic-official_mean_pool.png"}
-    assert main([str(sweep), "--out", str(tmp_path), "--confusion", "gruu"]) == 2
+    assert main([str(sweep), f"out={tmp_path}", "confusion=gruu"]) == 2
 
 
 def test_warning_banners(sweep: Path, tmp_path: Path) -> None:
@@ -540,7 +540,7 @@ def test_real_tiny_sweep_then_report(tmp_path: Path) -> None:
                           "seed=0,1", f"hydra.sweep.dir={sweep_dir}"],
                          env=env, capture_output=True, text=True, timeout=900, cwd=REPO)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    report = subprocess.run([sys.executable, "-m", "ucfbench.report", str(sweep_dir), "--ensemble", "gru,mean_pool"],
+    report = subprocess.run([sys.executable, "-m", "ucfbench.report", str(sweep_dir), "ensemble=gru,mean_pool"],
                             env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
     rows = {r["model"]: r for r in _rows(sweep_dir / "report.csv")}

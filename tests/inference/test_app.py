@@ -151,6 +151,6 @@ def test_limit_keys_are_checked_before_loading(argv: list[str], message: str, ca
 
 
 def test_app_listens_on_localhost_by_default() -> None:
-    from ucfbench.app import KEYS
+    from ucfbench.app import COMMAND
 
-    assert KEYS["host"] == "127.0.0.1"
+    assert COMMAND.keys["host"].default == "127.0.0.1"

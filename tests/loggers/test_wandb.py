@@ -88,7 +88,7 @@ def test_report_logs_one_summary_run_in_the_study(study: tuple[Path, str], monke
     sweep, _ = study
     for key, value in _offline_env(sweep.parent).items():
         monkeypatch.setenv(key, value)
-    assert main([str(sweep), "--wandb"]) == 0
+    assert main([str(sweep), "wandb=true"]) == 0
     (report,) = offline_runs(sweep)
     assert (report.group, report.job_type, report.name, report.exit_code) == ("sweep", "report", "sweep-report", 0)
     for key in ("report", "significance", "plots/comparison", "report_md"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from ucfbench.cache.rows import DONE, PENDING, UNREADABLE, CacheUnreadableError, RowCache, row_key, sampler_dict
 from ucfbench.data.types import VideoRecord
+from ucfbench.utils.commands import command
 from ucfbench.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class FeatureCache(RowCache):
         if not self._verified and len(self.verify()):
             raise CacheUnreadableError(
                 f"feature cache {self.dir} had damaged rows (see the warning above); they were reset to pending: "
-                "run again (or python -m ucfbench.extract) to extract them"
+                f"run again (or {command('extract')} with the same dataset and features) to extract them"
             )
         return self.open_array("features"), np.array(self.open_array("lengths"))
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from ucfbench.utils.commands import command
 
 
 class ReportCommand(Callback):
@@ -16,4 +17,4 @@ class ReportCommand(Callback):
         sweep = Path(str(config.hydra.sweep.dir)).resolve()
         finished = sum(1 for _ in sweep.rglob("metrics.json")) if sweep.is_dir() else 0
         print(f"Sweep: {sweep}  ({finished} finished run{'s' if finished != 1 else ''})")
-        print(f"Report: python -m ucfbench.report {shlex.quote(str(sweep))}", flush=True)
+        print(f"Report: {command('report', str(sweep))}", flush=True)

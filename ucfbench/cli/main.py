@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from ucfbench.cli.quiet import setup_output
-from ucfbench.cli.validate import validate_config
+from ucfbench.cli.validate import validate_config, validate_dataset
 from ucfbench.utils.errors import EXIT_USAGE, UsageError, dataset_hint, is_user_error, print_error
 
 # Set when we (not the user) turned on HYDRA_FULL_ERROR, so that Hydra hands us its exceptions.
@@ -51,8 +51,11 @@ def user_wants_traceback() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" and os.environ.get(_OURS) != "1"
 
 
-def explain(err: BaseException, *, dataset: str | None = None) -> str | None:
-    """The message to show for a user's mistake, or None for an error that is a bug."""
+def explain(err: BaseException, *, dataset: str | None = None, root: str | None = None) -> str | None:
+    """The message to show for a user's mistake, or None for an error that is a bug.
+
+    ``dataset`` (the ``dataset=`` option) and ``root`` (``dataset.root``) complete the commands a
+    message suggests."""
     cause = err
     while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
         cause = cause.__cause__
@@ -62,8 +65,31 @@ def explain(err: BaseException, *, dataset: str | None = None) -> str | None:
         return f"{cause.full_key} must be set (it is ??? in the config): add {cause.full_key}=<value>"
     if not is_user_error(cause):
         return None
-    hint = dataset_hint(dataset) if type(cause).__name__ == "DatasetError" else ""
+    if isinstance(cause, _video_error()):
+        return bad_video_message(cause, dataset=dataset, root=root)
+    # where to get the dataset and how to check it: for a root that is not there, not for a
+    # folder that is there but too small (its message has the keys)
+    missing_root = root is None or not Path(str(root)).expanduser().is_dir()
+    hint = dataset_hint(dataset) if type(cause).__name__ == "DatasetError" and missing_root else ""
     return f"{cause}\n{hint}" if hint else str(cause)
+
+
+def _video_error() -> type:
+    video = sys.modules.get("ucfbench.data.video")
+    return getattr(video, "VideoDecodeError", ()) or ()
+
+
+def bad_video_message(err: BaseException, *, dataset: str | None, root: str | None) -> str:
+    """A video that cannot be decoded, named, with the two ways out (skip it, or list every one)."""
+    from ucfbench.utils.commands import command
+
+    text = str(err)
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: the original message is last
+        text = [line for line in text.splitlines() if line.strip()][-1].split(": ", 1)[-1]
+    check = ["check", f"dataset={dataset or '<name>'}"] + ([f"dataset.root={root}"] if root else []) + ["probe=true"]
+    return (f"cannot decode a video of the dataset: {text}\n"
+            "Leave unreadable videos out (they are listed in skipped.txt): add dataset.on_bad_video=skip\n"
+            f"Find every unreadable video first: {command(*check)}")
 
 
 def _overrides(argv: list[str], *, without: str | None = None) -> list[str]:
@@ -107,7 +133,9 @@ def _key_suggestion(key: str, config_dir: str, config_name: str, argv: list[str]
         return ""
     prefix = f"{parent}." if parent else ""
     options = {str(k): f"{prefix}{k}" for k in node.keys() if not str(k).startswith("_")}
-    if "_target_" in node:
+    if "_target_" in node and not difflib.get_close_matches(leaf, list(options), n=1, cutoff=0.6):
+        # the object's own arguments only when no key of the yaml is close: importing the
+        # target (Lightning's Trainer) costs seconds
         try:
             from hydra.utils import get_object
 
@@ -124,13 +152,14 @@ def _key_suggestion(key: str, config_dir: str, config_name: str, argv: list[str]
 
 def explain_hydra(err: BaseException, *, config_dir: str, config_name: str, argv: list[str]) -> str | None:
     """Short messages for Hydra's composition errors (before any job starts)."""
+    from ucfbench.utils.commands import command
     from ucfbench.utils.errors import did_you_mean
 
     if isinstance(err, MissingConfigException) and err.missing_cfg_file and err.options is not None:
         group, _, name = err.missing_cfg_file.rpartition("/")
         options = [o for o in err.options if not o.startswith("_")]
         return (f"{group}={name}: no such option{did_you_mean(name, options)}\n"
-                f"{group} options: {', '.join(options)}  (python -m ucfbench.run --help lists every group)")
+                f"{group} options: {', '.join(options)}  ({command('run', '--help')} lists every group)")
     if isinstance(err, OverrideParseException):
         reason = str(err).splitlines()[0]
         return (f"cannot parse the override {err.override!r}: {reason}\n"
@@ -180,9 +209,11 @@ def _job(task: Callable[[DictConfig], object], validate: bool) -> Callable[[Dict
         try:
             if validate:
                 validate_config(cfg, overrides=list(hc.overrides.task), groups=set(hc.runtime.choices))
+                validate_dataset(cfg, choice=hc.runtime.choices.get("dataset"))
             return task(cfg)
         except Exception as err:
-            message = explain(err, dataset=hc.runtime.choices.get("dataset"))
+            message = explain(err, dataset=hc.runtime.choices.get("dataset"),
+                              root=OmegaConf.select(cfg, "dataset.root", default=None, throw_on_resolution_failure=False))
             if message is None:
                 raise
             log_dir = OmegaConf.select(cfg, "paths.log_dir", default=None)

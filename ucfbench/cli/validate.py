@@ -21,8 +21,10 @@ MIN_INT = {
     "trainer.log_every_n_steps": (1, "steps between logged training metrics"),
     "data.test_views": (1, "clips averaged per test video"),
     "features.claim_size": (1, "videos a job claims at a time when jobs extract together (or null: 4 batches)"),
+    "data.eval_batch_size": (1, "videos per validation / test batch"),
 }
 POSITIVE = {"model.optimizer.lr": "learning rate"}
+SEED_MAX = 2**32 - 1
 
 
 def _select(cfg: DictConfig, key: str) -> object:
@@ -88,8 +90,8 @@ def validate_config(cfg: DictConfig, *, overrides: list[str] = (), groups: set[s
     if epochs is not None and (not _is_int(epochs) or (epochs < 1 and epochs != -1)):
         problems.append(f"trainer.max_epochs={epochs}: an integer >= 1 (or -1: until stopped)")
     seed = _select(cfg, "seed")
-    if seed is not None and not _is_int(seed):
-        problems.append(f"seed={seed}: an integer")
+    if seed is not None and (not _is_int(seed) or not 0 <= seed <= SEED_MAX):
+        problems.append(f"seed={seed}: an integer from 0 to {SEED_MAX} (2**32 - 1, numpy's range)")
     timeout = _select(cfg, "features.claim_timeout")
     if timeout is not None:
         from ucfbench.cache.claims import MIN_CLAIM_TIMEOUT
@@ -103,3 +105,36 @@ def validate_config(cfg: DictConfig, *, overrides: list[str] = (), groups: set[s
     problems += _added_key_problems(cfg, list(overrides), set(groups))
     if problems:
         raise UsageError("\n".join(problems) if len(problems) > 1 else problems[0])
+
+
+def validate_dataset(cfg: DictConfig, *, choice: str | None = None) -> None:
+    """Build the configured dataset (its arguments checked, nothing read but its root): a bad
+    value or an argument its class does not take is a :class:`UsageError` naming the key.
+    ``choice`` is the ``dataset=`` option, named in the message."""
+    import re
+
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from ucfbench.utils.errors import is_user_error
+
+    choice = choice or str(_select(cfg, "dataset._target_")).rsplit(".", 1)[-1]
+    node = _select(cfg, "dataset")
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    try:
+        dataset = instantiate(node)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        if is_user_error(cause):
+            raise cause from None
+        unexpected = re.search(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", str(cause))
+        if unexpected:
+            raise UsageError(f"dataset.{unexpected[2]}: {unexpected[1]} (dataset={choice}) takes no such "
+                             "argument; remove it") from None
+        if isinstance(cause, ValueError | TypeError):
+            raise UsageError(f"dataset={choice}: {cause}") from None
+        raise
+    check = getattr(dataset, "check_exists", None)
+    if check is not None:
+        check()

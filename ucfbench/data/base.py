@@ -17,6 +17,7 @@ from pathlib import Path
 from ucfbench.data.splits import assert_disjoint, holdout_fraction, holdout_groups
 from ucfbench.data.types import VideoRecord
 from ucfbench.data.video import is_video
+from ucfbench.utils.commands import command
 
 SUBSETS = ("train", "val", "test")
 
@@ -166,6 +167,15 @@ class ActionDataset(ABC):
         """Every instance of this protocol (3 official splits, 25 folds, ...); empty if just one."""
         return []
 
+    def empty_subset_message(self, name: str, subsets: dict[str, list[VideoRecord]]) -> str:
+        """Why subset ``name`` came out empty, and the keys that fix it."""
+        if name == "val":
+            keys = "dataset.val_fraction" if not self.grouped else "dataset.val_groups (at least 1)"
+            return (f"{self.name} ({self.split_name}) has no validation videos: the checkpoint is selected on "
+                    f"validation, so a run cannot go on without one; raise {keys}")
+        return (f"{self.name} ({self.split_name}) has no {name} videos under {self.root}; "
+                "check dataset.root and the protocol settings")
+
     # -- shared behaviour -----------------------------------------------------------------
     def check_exists(self) -> None:
         """Cheap, before any work: raise :class:`DatasetError` if ``root`` is missing (a dataset
@@ -182,7 +192,7 @@ class ActionDataset(ABC):
             raise DatasetError(
                 f"{len(missing)} video(s) named by the {self.name} split lists are not on disk:\n"
                 f"  {shown}{more}\nCheck dataset.root ({self.root}) and the split files, or run "
-                f"`python -m ucfbench.data.check dataset={self.name} dataset.root=...`."
+                f"`{command('check', f'dataset={self.name}', 'dataset.root=...', quote=False)}`."
             )
 
     def variant(self, **attrs: object) -> ActionDataset:
@@ -198,11 +208,15 @@ class ActionDataset(ABC):
         classes, subsets = self._load()
         for name in ("train", "test"):
             if not subsets.get(name):
-                raise DatasetError(f"{self.name} ({self.split_name}) has no {name} videos under {self.root}; "
-                                   "check dataset.root and the protocol settings")
+                raise DatasetError(self.empty_subset_message(name, subsets))
         if "val" not in subsets:
-            train, val = self._split_val(subsets["train"])
+            try:
+                train, val = self._split_val(subsets["train"])
+            except ValueError as err:  # more groups asked for validation than training has
+                raise DatasetError(f"{self.name} ({self.split_name}): {err}") from None
             subsets = {"train": train, "val": val, "test": subsets["test"]}
+        if not subsets["val"]:  # model selection needs one; never train selecting on nothing
+            raise DatasetError(self.empty_subset_message("val", subsets))
         assert_disjoint(subsets, by_group=self.grouped)
         return classes, subsets
 

@@ -69,7 +69,11 @@ class VideoFolder(ActionDataset):
     @cached_property
     def _listing(self) -> tuple[list[str], list[tuple[str, int]]]:
         """Class folders (sorted) and ``(relpath, label)`` of every video."""
-        check_root(self.root, name=self.name)
+        if not self.root.is_dir():
+            raise DatasetError(
+                f"dataset.root {self.root} does not exist. dataset=folder reads your own videos, one folder "
+                "per class (<root>/<class name>/<video>.mp4, .avi, ...): set dataset.root=<that folder>")
+        check_root(self.root, name="video")
         classes, files = [], []
         for folder in sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")):
             with os.scandir(self.root / folder) as entries:
@@ -109,6 +113,30 @@ class VideoFolder(ActionDataset):
 
     def _split_val(self, train: list[VideoRecord]) -> tuple[list[VideoRecord], list[VideoRecord]]:
         return holdout_fraction(train, fraction=self.val_fraction, seed=self.seed, key=self._group_key)
+
+    def check_exists(self) -> None:
+        self._listing  # noqa: B018 - lists the class folders, raising DatasetError with the fix
+
+    def empty_subset_message(self, name: str, subsets: dict[str, list[VideoRecord]]) -> str:
+        """Per-class video counts and the keys that fix an empty ``name`` subset of a small folder."""
+        classes = self._listing[0]
+        counts = {c: 0 for c in classes}
+        for records in subsets.values():
+            for r in records:
+                counts[classes[r.label]] += 1
+        shown = ", ".join(f"{c} {n}" for c, n in counts.items())
+        unit = "groups" if self.pattern is not None else "videos"
+        if name == "val":
+            fix = (f"raise dataset.val_fraction (now {self.val_fraction}; a class of n training {unit} needs "
+                   f"about val_fraction >= 0.5/n)")
+        elif name == "test":
+            fix = (f"raise dataset.test_fraction (now {self.test_fraction}; a class of n {unit} needs about "
+                   "test_fraction >= 0.5/n)")
+        else:
+            fix = f"lower dataset.test_fraction (now {self.test_fraction})"
+        return (f"folder ({self.split_name}) has no {'validation' if name == 'val' else name} videos: "
+                f"too few {unit} per class for the split (videos per class: {shown}); {fix}, "
+                f"or add videos (at least 3 per class: train, validation, test)")
 
     def describe(self) -> dict:
         return {**super().describe(), "group_pattern": self.pattern.pattern if self.pattern else None,

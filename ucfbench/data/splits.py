@@ -83,7 +83,9 @@ def holdout_fraction(
     always land on the same side. Units are visited in a seeded random order, twice: the first pass
     holds out those that take no class past its share, the second those that still bring their
     classes' held-out counts closer to ``fraction`` of each class. Every class ends near its share
-    (rounded to the nearest video for clip-level splits, to whole groups otherwise).
+    (rounded to the nearest video for clip-level splits, to whole groups otherwise); with
+    ``fraction > 0`` a last pass holds out one unit of each class that rounding left without any,
+    where that leaves the class a unit to keep (a small folder still gets a validation video).
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"fraction must be in [0, 1), got {fraction}")
@@ -103,6 +105,14 @@ def holdout_fraction(
                 continue
             gain = sum(abs(held_count[c] + k - target[c]) - abs(held_count[c] - target[c]) for c, k in counts.items())
             if gain < 0:
+                held.add(names[j])
+                held_count.update(counts)
+    if fraction > 0:
+        total = Counter(r.label for r in records)
+        for j in order:
+            counts = units[names[j]]
+            if names[j] not in held and any(held_count[c] == 0 for c in counts) \
+                    and all(held_count[c] + k < total[c] for c, k in counts.items()):
                 held.add(names[j])
                 held_count.update(counts)
     kept = [r for r in records if key(r) not in held]

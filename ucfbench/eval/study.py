@@ -1,7 +1,7 @@
 """Aggregate a sweep's runs: the results table, confidence intervals, paired McNemar tests, ensembles.
 
 Pure functions over :class:`Run` objects (what :func:`load_runs` reads from run directories);
-``python -m ucfbench.report`` writes the files, ``ucfbench.eval.tables`` renders the markdown and
+``ucfbench report`` writes the files, ``ucfbench.eval.tables`` renders the markdown and
 LaTeX tables and ``ucfbench.eval.plots`` draws the figures.
 """
 

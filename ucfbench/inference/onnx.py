@@ -4,7 +4,7 @@ Files written for a sequence head (``family: sequence_head``):
 
 * ``model.onnx``: frozen backbone + head, ``frames (B, T, 3, H, W)`` float32 normalised with the
   backbone's mean/std (``clip`` in the sidecar) and ``lengths (B,)`` int64 -> ``logits (B, C)``.
-  ``python -m ucfbench.predict`` accepts it.
+  ``ucfbench predict`` accepts it.
 * ``head.onnx``: the head alone (with the input standardisation it was trained with),
   ``x (B, T, D)`` per-frame features and ``lengths (B,)`` -> ``logits (B, C)``.
 

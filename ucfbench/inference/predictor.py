@@ -11,6 +11,7 @@ import torch
 
 from ucfbench.data.video import VideoDecodeError
 from ucfbench.inference.model import CheckpointError, ClipSpec, TrainedModel, load_trained
+from ucfbench.utils.commands import command
 
 TOP_K = 5
 ONNX_FORMAT = "ucfbench-onnx"
@@ -114,7 +115,7 @@ def read_onnx_meta(path: str | Path) -> dict:
         if prop.key == METADATA_KEY:
             return json.loads(prop.value)
     raise CheckpointError(f"{path}: no {sidecar.name} beside it and no '{METADATA_KEY}' metadata; "
-                          "export it with python -m ucfbench.export")
+                          f"export it with {command('export', 'checkpoint=<run dir>', quote=False)}")
 
 
 class OnnxPredictor(Predictor):

@@ -93,7 +93,7 @@ def _sweep_dir(output_dir: str, subdir: str) -> Path:
 
 
 def study_of_run_dir(run_dir: str | Path) -> str | None:
-    """The study of a finished job, from its ``.hydra/hydra.yaml`` (what ``report --wandb`` groups under)."""
+    """The study of a finished job, from its ``.hydra/hydra.yaml`` (what ``report wandb=true`` groups under)."""
     path = Path(run_dir) / ".hydra" / "hydra.yaml"
     if not path.is_file():
         return None

@@ -1,4 +1,4 @@
-"""A study's report in W&B: ``python -m ucfbench.report <sweep dir> --wandb``.
+"""A study's report in W&B: ``ucfbench report <sweep dir> wandb=true``.
 
 One summary run (``job_type=report``) in the study's group holds what ``report.md`` holds: the
 table (``report.csv``, ensembles included), the significance table (``significance.csv``), the

@@ -20,6 +20,7 @@ USER_ERRORS = (
     ("ucfbench.data.base", "DatasetError"),
     ("ucfbench.inference.model", "CheckpointError"),
     ("ucfbench.backbones.frame_encoder", "WeightsUnavailableError"),
+    ("ucfbench.data.video", "VideoDecodeError"),  # a video of the user's dataset (the commands add the ways out)
 )
 
 # Hydra option of the dataset group -> (name, where to download it, an example dataset.root)
@@ -47,9 +48,10 @@ def is_user_error(err: BaseException) -> bool:
 
 
 def did_you_mean(word: str, options: Iterable[str], *, prefix: str = "") -> str:
-    """``" (did you mean max_epochs?)"`` for the closest option, or ``""``."""
-    match = difflib.get_close_matches(word, [o for o in options if not o.startswith("_")], n=1, cutoff=0.6)
-    return f" (did you mean {prefix}{match[0]}?)" if match else ""
+    """``" (did you mean max_epochs?)"`` for the closest option (case aside: ``GRU`` -> ``gru``), or ``""``."""
+    by_lower = {o.lower(): o for o in options if not o.startswith("_")}
+    match = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{by_lower[match[0]]}?)" if match else ""
 
 
 def dataset_hint(choice: str | None) -> str:
@@ -58,8 +60,10 @@ def dataset_hint(choice: str | None) -> str:
         return ""
     name, url, example = DATASETS[choice]
     lines = [f"Download {name} from {url} and extract it." if url else ""]
-    lines.append(f"Check a copy: python -m ucfbench.data.check dataset={choice} dataset.root={example}")
-    lines.append(f"then train:   python -m ucfbench.run dataset={choice} dataset.root={example} ...")
+    from ucfbench.utils.commands import command
+
+    lines.append(f"Check a copy: {command('check', f'dataset={choice}', f'dataset.root={example}')}")
+    lines.append(f"then train:   {command('run', f'dataset={choice}', f'dataset.root={example}')} ...")
     return "\n".join(line for line in lines if line)
 
 

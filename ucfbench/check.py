@@ -1,6 +1,6 @@
 """Check a dataset on disk before training on it.
 
-    python -m ucfbench.data.check dataset=ucf101 dataset.root=/data/UCF-101 [dataset.split=2] [probe=true]
+    uv run ucfbench check dataset=ucf101 dataset.root=/data/UCF-101 [dataset.split=2] [probe=true]
 
 Composes the training config (``conf/check.yaml`` extends ``conf/config.yaml``, so every dataset
 override works as it does for ``ucfbench.run``), indexes the dataset with the code training uses,
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import sys
 
-if __name__ == "__main__" and {"-h", "--help"} & set(sys.argv[1:]):  # before the imports below (torch)
-    print(__doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2])
-    sys.exit(0)
+if __name__ == "__main__":  # --help and config mistakes answered before torch loads
+    from ucfbench.cli.front import front_door
+
+    front_door("check", validate=False)
 
 import json  # noqa: E402
 import re  # noqa: E402
@@ -108,9 +109,19 @@ def video_stats(infos: dict[str, VideoInfo]) -> dict:
     }
 
 
+def leak_verdict(dataset: ActionDataset) -> str:
+    """One answer to "can a source video be on both sides?": yes, no, or not guarded."""
+    if dataset.leaky:
+        return "yes (random over clips: clips of one group land in train and test)"
+    if dataset.grouped:
+        return "no (train / val / test are disjoint by group)"
+    return ("not guarded (disjoint by video only: clips cut from one source video can land in train and "
+            "test; set dataset.group_pattern to keep groups apart)")
+
+
 def _print_report(console: Console, dataset: ActionDataset, result: dict) -> None:
-    leak = "yes (random over clips)" if dataset.leaky else "no"
-    console.print(f"[bold]{dataset.name}[/] at {dataset.root}: protocol {dataset.split_name}, leaky: {leak}")
+    console.print(f"[bold]{dataset.name}[/] at {dataset.root}: protocol {dataset.split_name}, "
+                  f"leaky: {leak_verdict(dataset)}", soft_wrap=True)
     names = dataset.classes
     console.print(f"{len(names)} classes: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}")
     table = Table("subset", "videos", "groups", "classes")
@@ -121,8 +132,6 @@ def _print_report(console: Console, dataset: ActionDataset, result: dict) -> Non
     if dataset.pairs:
         shown = "; ".join(f"{' / '.join(p['classes'])} ({p['kind']})" for p in dataset.pairs)
         console.print(f"{len(dataset.pairs)} class pairs for within-pair accuracy: {shown}", soft_wrap=True)
-    kept_apart = "groups" if dataset.grouped else "videos only (groups may be shared)"
-    console.print(f"train / val / test are disjoint by {kept_apart}")
     if result["folds"]:
         folds = Table("fold", "split", "train", "val", "test", title=f"{len(result['folds'])} folds of the protocol")
         for row in result["folds"]:
@@ -163,13 +172,14 @@ def check(cfg: DictConfig, console: Console) -> tuple[dict, int]:
         dataset: ActionDataset = instantiate(cfg.dataset)
         name = dataset.name
         result: dict = {"dataset": dataset.name, "root": str(dataset.root), "split": dataset.split_name,
-                        "leaky": dataset.leaky, "classes": dataset.num_classes, **split_counts(dataset),
+                        "leaky": dataset.leaky, "grouped": dataset.grouped, "classes": dataset.num_classes, **split_counts(dataset),
                         "pairs": ["/".join(p["classes"]) for p in dataset.pairs]}
     except Exception as e:  # noqa: BLE001 - bad config or layout: report it, as the JSON too
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
         console.print(f"[bold red]cannot index {name}:[/] {cause}", soft_wrap=True, highlight=False)
-        hint = dataset_hint(_dataset_choice()) if isinstance(cause, DatasetError) else ""
-        if hint:
+        # where to download it, not the command just run
+        hint = dataset_hint(_dataset_choice()).split("\n")[0] if isinstance(cause, DatasetError) else ""
+        if hint.startswith("Download"):
             console.print(hint, soft_wrap=True, highlight=False)
         return {"dataset": name, "error": str(cause)}, 2
     missing = dataset.missing_files()
@@ -188,7 +198,7 @@ def check(cfg: DictConfig, console: Console) -> tuple[dict, int]:
     return result, int(bool(missing or unreadable))
 
 
-@hydra_main(config_path="../../conf", config_name="check", validate=False)  # short errors for bad keys/options
+@hydra_main(config_path="../conf", config_name="check", validate=False)  # short errors for bad keys/options
 def main(cfg: DictConfig) -> None:
     """Print the readable report, then the JSON summary as the last line; exit 0 / 1 / 2."""
     result, status = check(cfg, Console())
