@@ -137,7 +137,7 @@ def test_cancelled_study_resumes(tmp_path: Path) -> None:
     assert code != 0, out[-3000:]
     assert (sweep / "0" / "metrics.json").is_file() and not (sweep / "1" / "metrics.json").exists()
     assert (sweep / "1" / "checkpoints" / "last.ckpt").is_file() and not (sweep / "2").exists()
-    report = subprocess.run([sys.executable, "-m", "ucfbench.report", str(sweep), "--no-plots"], cwd=REPO,
+    report = subprocess.run([sys.executable, "-m", "ucfbench.report", str(sweep), "plots=false"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
     assert "job 1 unfinished" in report.stderr and "job 2 not started" in report.stderr, report.stderr[-3000:]

@@ -511,7 +511,7 @@ def _run_notebook_cells(cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 def test_notebook_reads_the_sweep_and_writes_beside_itself(sweep: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The notebook leaves the command line's report in the sweep byte for byte and adds no ensemble."""
-    assert main([str(sweep), "--formats", "png", "--dpi", "40"]) == 0
+    assert main([str(sweep), "formats=png", "dpi=40"]) == 0
     before = _snapshot(sweep)
     monkeypatch.setenv("UCFBENCH_REPORT_DIR", str(sweep))
     monkeypatch.delenv("UCFBENCH_REPORT_OUT", raising=False)
@@ -560,7 +560,7 @@ def test_notebook_executes_headless(sweep: Path, tmp_path: Path, monkeypatch: py
     the executed notebook land beside the notebook."""
     import nbformat
 
-    assert main([str(sweep), "--formats", "png,svg", "--dpi", "40"]) == 0
+    assert main([str(sweep), "formats=png,svg", "dpi=40"]) == 0
     before = _snapshot(sweep)
     folder = tmp_path / "notebooks"
     folder.mkdir()
