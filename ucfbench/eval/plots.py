@@ -324,8 +324,9 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     multi = len({_group(r) for r in rows}) > 1
     names = [label(r, with_group=multi) for r in rows]
     partner = any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
-    fig = Figure(figsize=(max(8.0, 1.1 * len(rows) * (2 if partner else 1)), 4.4), layout="constrained")
-    axes = list(fig.subplots(1, 2 if partner else 1, squeeze=False, width_ratios=[3, 2] if partner else None).flat)
+    panels = 2 if partner else 1
+    fig = Figure(figsize=(max(8.0, 0.9 * len(rows) + 2.0), 3.6 * panels + 1.2), layout="constrained")
+    axes = list(fig.subplots(panels, 1, squeeze=False).flat)  # one above the other: room for many heads
     x = np.arange(len(rows))
     keys = (("top1", "forward", "#0072B2"), ("top1_reversed", "frames reversed", "#D55E00"),
             ("top1_shuffled", "frames shuffled", "#E69F00"))  # Okabe-Ito
