@@ -39,3 +39,18 @@ def test_packages_import_only_packages_below_them() -> None:
                 if LAYERS.index(other) > layer:
                     upward.append(f"{path.relative_to(PACKAGE.parent)} imports ucfbench.{other}")
     assert not upward, "\n".join(upward)
+
+
+def test_user_errors_share_one_base_class() -> None:
+    """Each package's "fix what you asked" error is a UserError, which the commands print without a traceback."""
+    from ucfbench.backbones.frame_encoder import WeightsUnavailableError
+    from ucfbench.cli.main import explain
+    from ucfbench.data.base import DatasetError
+    from ucfbench.inference.model import CheckpointError
+    from ucfbench.utils.errors import UsageError, UserError
+
+    for cls in (UsageError, DatasetError, CheckpointError, WeightsUnavailableError):
+        assert issubclass(cls, UserError), cls
+        assert explain(cls("what to do")) == "what to do"
+    assert explain(RuntimeError("a bug")) is None
+    assert "Download UCF101" in explain(DatasetError("no videos"), dataset="ucf101")

@@ -28,6 +28,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
+from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
 POOLS = ("cls", "mean", "cls_mean")
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights were asked for but cannot be found or downloaded."""
 
 

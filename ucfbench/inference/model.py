@@ -39,13 +39,14 @@ from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts
     build_net,
     instantiate,
 )
+from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
 FAMILIES = ("sequence_head", "pixels")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """The checkpoint or run directory given cannot be used; the message says what to give instead."""
 
 
