@@ -20,9 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from ucfbench.callbacks import fit_seconds
 from ucfbench.cli.main import hydra_main
 from ucfbench.datamodules import model_input
-from ucfbench.eval.run_dir import print_summary, write_results
+from ucfbench.eval.run_dir import RunDir, print_summary, write_results
+from ucfbench.extract import extract_in_job
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
-from ucfbench.loggers.identity import model_name
+from ucfbench.loggers.identity import run_identity
 from ucfbench.utils.builders import build_callbacks
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.resolvers import register_resolvers
@@ -34,19 +35,23 @@ register_resolvers()
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
-    model_input(cfg)  # the model and the data agree on what the model reads
+    files = RunDir(out_dir)
+    reads = model_input(cfg)  # the model and the data agree on what the model reads
     if rank_zero_only.rank == 0:
-        atomic_write(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        atomic_write(files.config, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if reads == "features" and cfg.features.devices != 1 and rank_zero_only.rank == 0:
+        extract_in_job()  # over several devices: the DataModule then opens the complete cache
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
+    identity = run_identity(cfg, hydra=HydraConfig.get(), dataset=datamodule.dataset.describe())  # metrics.json, loggers
     model: L.LightningModule = instantiate(cfg.model)
-    loggers = build_loggers(cfg.get("logger"), job=cfg)
+    loggers = build_loggers(cfg.get("logger"), job=cfg, identity=identity)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
     ckpt_path = None
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = files.last_checkpoint
     if cfg.resume:
         if last.is_file():
             ckpt_path = str(last)
@@ -62,10 +67,8 @@ def train(cfg: DictConfig) -> dict:
         if not trainer.is_global_zero:
             finish_loggers(loggers, exit_code=0)
             return {}
-        choices = HydraConfig.get().runtime.choices
         metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
-                                identity={"model": model_name(choices), "variant": choices.get("variant"),
-                                          "seed": cfg.seed},
+                                identity={"model": identity.model, "variant": identity.variant, "seed": identity.seed},
                                 train_seconds=train_seconds)
     except BaseException:
         # Inside the try: a multirun's next job runs in this process and must not find this

@@ -219,6 +219,7 @@ class FrameEncoder(nn.Module):
             arch, self.tag = _split_tag(model, weights)
             model, weights = arch, None if weights is None else self.tag
         self.library, self.model_name, self.weights, self.pool = library, model, weights, pool
+        self.init_seed = init_seed
         name = f"{model}.{self.tag}" if library == "timm" else model  # the tag's config even for a random init
         net = self._build(library, name, weights, size, init_seed)
         if library == "torchvision":
