@@ -19,7 +19,6 @@ which :class:`ClipSpec` carries; ImageNet's for the ResNets) and ``lengths (B,)`
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from ucfbench.data.video import read_frames
 from ucfbench.datamodules import model_input
+from ucfbench.eval.run_dir import RunDir
 from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts fast
     TrainedClassifier,
     build_net,
@@ -42,9 +42,6 @@ from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts
 from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
-
-FAMILIES = ("sequence_head", "pixels")
-
 
 class CheckpointError(UserError, ValueError):
     """The checkpoint or run directory given cannot be used; the message says what to give instead."""
@@ -172,35 +169,26 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     if not p.exists():
         raise CheckpointError(f"{p}: no such checkpoint or run directory")
     if p.is_dir():
-        run_dir, ckpt = p, None
-        metrics = p / "metrics.json"
-        if metrics.is_file():
-            named = json.loads(metrics.read_text()).get("checkpoint") or ""
-            for candidate in (Path(named), p / "checkpoints" / Path(named).name):
-                if named and candidate.is_file():
-                    ckpt = candidate
-                    break
-        if ckpt is None:
-            ckpts = sorted((p / "checkpoints").glob("*.ckpt"))
-            best = [c for c in ckpts if c.name.startswith("best")]
-            last = [c for c in ckpts if c.name == "last.ckpt"]
-            ckpt = (best or last or [None])[-1]
+        run = RunDir(p)
+        ckpt = run.checkpoint()
         if ckpt is None:
             raise CheckpointError(f"{p}: no checkpoints/*.ckpt in this run directory; give a run directory of a finished run or a .ckpt file")
     else:
-        ckpt = p
-        run_dir = p.parent.parent if p.parent.name == "checkpoints" else p.parent
-    if not (run_dir / "config.yaml").is_file():
+        ckpt, run = p, RunDir.of_checkpoint(p)
+    if not run.config.is_file():
         raise CheckpointError(
-            f"{ckpt}: the run's saved config is missing ({run_dir / 'config.yaml'}); "
+            f"{ckpt}: the run's saved config is missing ({run.config}); "
             "give the checkpoint inside its run directory (<run dir>/checkpoints/*.ckpt)"
         )
+    run_dir = run.path
     return ckpt, run_dir
 
 
-def model_family(cfg: DictConfig) -> str:
-    """``sequence_head`` for a model that reads cached features, ``pixels`` for one that reads clips."""
-    return "sequence_head" if model_input(cfg) == "features" else "pixels"
+def model_family(state: dict, cfg: DictConfig) -> str:
+    """``sequence_head`` for a model that reads cached features, ``pixels`` for one that reads clips:
+    the ``input`` the checkpoint saved (the run's config for a checkpoint without it)."""
+    reads = state.get("hyper_parameters", {}).get("input") or model_input(cfg)
+    return "sequence_head" if reads == "features" else "pixels"
 
 
 def clip_spec(cfg: DictConfig, family: str) -> ClipSpec:
@@ -225,9 +213,9 @@ def _load_checkpoint(ckpt: Path) -> dict:
 def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild the trained model of a run directory or checkpoint, ready for inference."""
     ckpt, run_dir = resolve_checkpoint(path)
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    family = model_family(cfg)
+    cfg = OmegaConf.load(RunDir(run_dir).config)
     state = _load_checkpoint(ckpt)
+    family = model_family(state, cfg)
     num_classes = int(state.get("hyper_parameters", {}).get("num_classes") or 0)
     class_names = list(state.get("class_names") or [str(i) for i in range(num_classes)])
     if not class_names:
