@@ -202,3 +202,18 @@ def test_backbone_info_names_the_backbone(tmp_path: Path) -> None:
     info = backbone_info(cache)
     assert (info["library"], info["model"], info["pool"], info["dim"]) == ("timm", "test_vit", "cls_mean", 128)
     assert info["cache"] == str(cache.dir) and "test_vit" in cache.dir.name
+
+
+def test_a_run_config_without_features_encoder_still_names_its_encoder(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    from ucfbench.inference.model import encoder_config
+
+    features = make_cfg(tmp_path, ["debug=tiny"]).features
+    saved = OmegaConf.create(OmegaConf.to_container(features, resolve=True))
+    assert encoder_config(saved) == saved.encoder
+    with open_dict(saved):
+        del saved["encoder"]
+        saved["arch"] = saved.pop("model")  # the oldest runs' name for it
+    built = instantiate(encoder_config(saved))
+    assert (built.model_name, built.weights, built.out_dim) == ("resnet18", None, 512)

@@ -253,20 +253,6 @@ class FrameEncoder(nn.Module):
             torch.manual_seed(init_seed)
             return _build_torchvision(model, weights) if library == "torchvision" else _build_timm(model, weights, size)
 
-    @classmethod
-    def from_config(cls, cfg, **overrides) -> FrameEncoder:
-        """From the ``features`` config group (also a saved run's, where ``arch`` named the ResNet)."""
-        kwargs = {
-            "library": cfg.get("library", "torchvision"),
-            "model": cfg.get("model") or cfg.get("arch"),
-            "weights": cfg.get("weights"),
-            "pool": cfg.get("pool", "mean"),
-            "size": cfg.get("size"),
-            "crop_pct": cfg.get("crop_pct"),
-            "init_seed": int(cfg.get("init_seed", 0) or 0),
-        }
-        return cls(**{**kwargs, **overrides})
-
     def describe(self) -> dict:
         """What ``metrics.json`` records about the backbone."""
         return {"library": self.library, "model": self.model_name, "weights": self.weights, "pool": self.pool,

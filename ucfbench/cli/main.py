@@ -38,7 +38,7 @@ from omegaconf.errors import MissingMandatoryValue
 
 from ucfbench.cli.quiet import setup_output
 from ucfbench.cli.validate import validate_config
-from ucfbench.utils.errors import EXIT_USAGE, DatasetError, UsageError, dataset_hint, is_user_error, print_error
+from ucfbench.utils.errors import EXIT_USAGE, DatasetError, UsageError, UserError, dataset_hint, print_error
 
 # Set when we (not the user) turned on HYDRA_FULL_ERROR, so that Hydra hands us its exceptions.
 _OURS = "_UCFBENCH_FULL_ERROR"
@@ -58,7 +58,7 @@ def explain(err: BaseException, *, dataset: str | None = None) -> str | None:
         cause = cause.__cause__
     if isinstance(cause, MissingMandatoryValue):
         return f"{cause.full_key} must be set (it is ??? in the config): add {cause.full_key}=<value>"
-    if not is_user_error(cause):
+    if not isinstance(cause, UserError):
         return None
     hint = dataset_hint(dataset) if isinstance(cause, DatasetError) else ""
     return f"{cause}\n{hint}" if hint else str(cause)

@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from ucfbench.utils.errors import EXIT_USAGE, UsageError, is_user_error, print_error
+from ucfbench.utils.errors import EXIT_USAGE, UsageError, UserError, print_error
 
 __all__ = ["UsageError", "parse_args", "run_command", "setup_logging", "to_bool"]
 
@@ -59,7 +59,7 @@ def run_command(run: Callable[[list[str]], int], argv: list[str] | None = None) 
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except Exception as err:
-        if not is_user_error(err):
+        if not isinstance(err, UserError):
             raise
         print_error(str(err))
         return EXIT_USAGE

@@ -4,7 +4,7 @@ A run directory holds ``config.yaml`` (the resolved config) and ``checkpoints/*.
 they say everything needed to use the model, so nothing has to be re-specified. Two families:
 
 * ``sequence_head``: a head trained on cached frame features (``model.input: features``). The frozen backbone is rebuilt from the saved ``features.*``
-  (:meth:`FrameEncoder.from_config`: model, weights, pool, and for ``weights: null`` the same
+  (``features.encoder``: model, weights, pool, and for ``weights: null`` the same
   ``init_seed`` extraction used), frames are sampled with the saved ``features.sampler`` /
   ``backend`` and preprocessed as the backbone wants (size, crop, mean/std), and the features
   are rounded to float16 as the cache stores them, so a prediction repeats the run's test output.
@@ -200,6 +200,15 @@ def clip_spec(cfg: DictConfig, family: str) -> ClipSpec:
     return ClipSpec(sampler=instantiate(source.sampler), size=int(size), backend=source.get("backend", "auto") or "auto")
 
 
+def encoder_config(features: DictConfig) -> dict:
+    """The run's frozen frame encoder: ``features.encoder``, or for a run saved without it, the flat
+    ``features.*`` keys (``arch`` in the oldest) as a :class:`FrameEncoder` config."""
+    if "encoder" in features:
+        return features.encoder
+    keys = {k: features[k] for k in ("library", "weights", "pool", "size", "crop_pct", "init_seed") if k in features}
+    return {"_target_": f"{FrameEncoder.__module__}.FrameEncoder", **keys, "model": features.get("model") or features.arch}
+
+
 def _load_checkpoint(ckpt: Path) -> dict:
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -222,7 +231,7 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
         raise CheckpointError(f"{ckpt}: holds neither class_names nor num_classes")
     clip = clip_spec(cfg, family)
     if family == "sequence_head":
-        encoder = FrameEncoder.from_config(cfg.features)
+        encoder = instantiate(encoder_config(cfg.features))
         pre = encoder.preprocessing
         clip = ClipSpec(sampler=clip.sampler, size=pre.resize, backend=clip.backend, crop=pre.size,
                         mean=pre.mean, std=pre.std)

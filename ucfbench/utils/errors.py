@@ -40,11 +40,6 @@ class DatasetError(UserError, RuntimeError):
     """The dataset on disk does not match what its configuration expects (see :func:`dataset_hint`)."""
 
 
-def is_user_error(err: BaseException) -> bool:
-    """True for a :class:`UserError` (a mistake in what was asked, not a bug)."""
-    return isinstance(err, UserError)
-
-
 def did_you_mean(word: str, options: Iterable[str], *, prefix: str = "") -> str:
     """``" (did you mean max_epochs?)"`` for the closest option, or ``""``."""
     match = difflib.get_close_matches(word, [o for o in options if not o.startswith("_")], n=1, cutoff=0.6)

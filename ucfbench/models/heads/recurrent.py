@@ -31,7 +31,7 @@ class ValidStepRNN(nn.Module):
                  bidirectional: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         dirs = 2 if bidirectional else 1
-        self.bidirectional, self.hidden_dim = bidirectional, hidden_dim
+        self.bidirectional, self.hidden_size = bidirectional, hidden_dim  # nn.RNNBase names
         self.out_dim = dirs * hidden_dim
         self.layers = nn.ModuleList(
             nn.ModuleList(cell(input_dim if k == 0 else self.out_dim, hidden_dim, batch_first=True) for _ in range(dirs))
@@ -57,10 +57,10 @@ class ValidStepRNN(nn.Module):
         """(B, T, dirs*H) outputs -> (B, dirs*H): the forward state after the last valid step and
         the backward state after step 0 (where its reversed reading ends)."""
         last = (lengths.to(outputs.device, torch.int64) - 1).clamp(min=0).view(-1, 1, 1)  # (B, 1, 1)
-        forward = outputs[..., : self.hidden_dim].gather(1, last.expand(-1, 1, self.hidden_dim)).squeeze(1)  # (B, H)
+        forward = outputs[..., : self.hidden_size].gather(1, last.expand(-1, 1, self.hidden_size)).squeeze(1)  # (B, H)
         if not self.bidirectional:
             return forward
-        return torch.cat([forward, outputs[:, 0, self.hidden_dim :]], dim=-1)  # (B, 2H)
+        return torch.cat([forward, outputs[:, 0, self.hidden_size :]], dim=-1)  # (B, 2H)
 
 
 def _from_rnnbase_keys(state_dict: dict, prefix: str, layers: int, bidirectional: bool) -> None:
