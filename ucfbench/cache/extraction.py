@@ -85,12 +85,6 @@ def feature_cache(dataset: ActionDataset, spec: FeatureSpec, *, root: str | Path
                         fingerprint=dataset.fingerprint(), dim=dim)
 
 
-def encoder_for(spec: FeatureSpec) -> FrameEncoder:
-    """The frozen backbone ``spec`` describes."""
-    return FrameEncoder(library=spec.library, model=spec.arch, weights=spec.weights, pool=spec.pool, size=spec.size,
-                        crop_pct=(spec.preprocess or {}).get("crop_pct"), init_seed=spec.init_seed)
-
-
 def feature_spec(encoder: FrameEncoder, sampler: object, backend: str) -> FeatureSpec:
     """The cache's :class:`FeatureSpec`: what ``encoder`` computes on the frames ``sampler`` picks."""
     pre = encoder.preprocessing
@@ -137,7 +131,9 @@ def extract_features(
     as unreadable in the cache (``"skip"``). ``encoder``: the backbone ``spec`` describes, if
     already built (else built from ``spec``).
     """
-    encoder = encoder or encoder_for(spec)
+    encoder = encoder or FrameEncoder(library=spec.library, model=spec.arch, weights=spec.weights, pool=spec.pool,
+                                      size=spec.size, crop_pct=(spec.preprocess or {}).get("crop_pct"),
+                                      init_seed=spec.init_seed)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
     cache.create()
     cache.verify()

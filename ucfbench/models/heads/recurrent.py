@@ -11,12 +11,10 @@ from ucfbench.models.heads.masking import reverse_within_length
 class ValidStepRNN(nn.Module):
     """A stacked, optionally bidirectional RNN that reads each sequence's valid steps only.
 
-    One single-layer RNN per layer and direction: the forward one runs over the padded batch (padding
-    follows the valid steps, so it never reaches a state that is read), the backward one over each
-    sequence reversed within its length. Plain tensor ops, no ``pack_padded_sequence``: the same
-    module trains, predicts and exports to ONNX with a dynamic time axis. Parameters are created in
-    ``nn.RNNBase``'s order (layer by layer, forward then backward), so a seed gives the same
-    initial weights as ``cell(..., num_layers, bidirectional)``.
+    One single-layer RNN per layer and direction, the backward one over each sequence reversed within
+    its length (padding follows the valid steps: it never reaches a state that is read). No packing,
+    so the same module trains and exports to ONNX; parameters come in ``nn.RNNBase``'s order, so a
+    seed gives ``cell(..., num_layers, bidirectional)``'s initial weights.
 
     Args:
         cell: ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU``.
