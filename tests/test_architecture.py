@@ -36,3 +36,38 @@ def test_packages_import_only_packages_below_them() -> None:
                 if LAYERS.index(other) > layer:
                     upward.append(f"{path.relative_to(PACKAGE.parent)} imports ucfbench.{other}")
     assert not upward, "\n".join(upward)
+
+
+# Packages below the entry points receive built objects: no Hydra global state, no relaunching.
+LIBRARY = ["data", "backbones", "cache", "datamodules", "models", "callbacks", "eval", "loggers", "inference"]
+FORBIDDEN = {"HydraConfig", "subprocess"}
+
+
+def test_library_packages_neither_read_hydra_state_nor_start_processes() -> None:
+    found = []
+    for name in LIBRARY:
+        for path in sorted((PACKAGE / name).rglob("*.py")):
+            if str(path.relative_to(PACKAGE)) in ENTRY_POINTS:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+                if isinstance(node, ast.ImportFrom):
+                    names.append(node.module or "")
+                used = {part for n in names for part in n.split(".")} & FORBIDDEN
+                found += [f"{path.relative_to(PACKAGE.parent)} imports {u}" for u in sorted(used)]
+    assert not found, "\n".join(found)
+
+
+def test_user_errors_share_one_base_class() -> None:
+    """Each package's "fix what you asked" error is a UserError, which the commands print without a traceback."""
+    from ucfbench.backbones.frame_encoder import WeightsUnavailableError
+    from ucfbench.cli.main import explain
+    from ucfbench.data.base import DatasetError
+    from ucfbench.inference.model import CheckpointError
+    from ucfbench.utils.errors import UsageError, UserError
+
+    for cls in (UsageError, DatasetError, CheckpointError, WeightsUnavailableError):
+        assert issubclass(cls, UserError), cls
+        assert explain(cls("what to do")) == "what to do"
+    assert explain(RuntimeError("a bug")) is None
+    assert "Download UCF101" in explain(DatasetError("no videos"), dataset="ucf101")

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from ucfbench.run import model_name, train
+from ucfbench.loggers.identity import model_name
+from ucfbench.run import train
 
 REQUIRED_KEYS = {"dataset", "protocol", "split", "fold", "model", "seed", "top1", "top5", "mean_class_acc", "params",
                  "train_seconds", "epochs"}

@@ -18,7 +18,7 @@ import pytest
 
 from ucfbench.callbacks import checkpointing
 from ucfbench.utils import io as io_module
-from ucfbench.utils.errors import is_user_error
+from ucfbench.utils.errors import UserError
 from ucfbench.utils.io import WriteError, atomic_write
 
 
@@ -51,7 +51,7 @@ def test_atomic_write_names_the_file_and_keeps_the_old_one(tmp_path: Path, monke
         atomic_write(path, "new\n" * 1000)
     message = str(err.value)
     assert str(path) in message and says in message and "run again" in message and "(4.0 kB)" in message
-    assert is_user_error(err.value) and isinstance(err.value.__cause__, OSError)
+    assert isinstance(err.value, UserError) and isinstance(err.value.__cause__, OSError)
     assert path.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
@@ -76,7 +76,7 @@ def test_full_disk_on_each_file_a_run_writes(tiny_cfg, tmp_path: Path, monkeypat
     _fail_writes_to(monkeypatch, name)
     with pytest.raises(WriteError, match=rf"cannot write \S*{name.replace('.', '[.]')}.*the disk is full") as err:
         train(tiny_cfg("trainer.max_epochs=1", "model.net.hidden_dim=16", f"features.dir={tmp_path / 'features'}"))
-    assert is_user_error(err.value)
+    assert isinstance(err.value, UserError)
     assert not (tmp_path / "run" / "metrics.json").exists()  # a run that failed never reports results
     left = [p for p in tmp_path.rglob(f".{name}.*")]
     assert left == []  # no temporary file

@@ -2,7 +2,8 @@
 
 Shards extraction of a large dataset over several devices (``features.devices=4
 features.strategy=ddp``), or over several jobs started at once (they share the pending videos);
-every later run finds the features cached.
+every later run finds the features cached. ``ucfbench run`` with ``features.devices``
+other than 1 starts this command first (:func:`extract_in_job`).
 """
 
 from __future__ import annotations
@@ -15,22 +16,40 @@ if __name__ == "__main__":  # --help and config mistakes answered before torch l
 
     front_door("extract")
 
+import subprocess
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 
-from ucfbench.cache.extraction import extract_from_config
 from ucfbench.cli.main import hydra_main
+from ucfbench.datamodules.feature_datamodule import FeatureDataModule
+from ucfbench.utils.errors import UsageError
 from ucfbench.utils.resolvers import register_resolvers
 
 register_resolvers()
 
 
+def extract_in_job() -> None:
+    """This Hydra job's extraction as its own ``ucfbench.extract`` job, with the job's overrides:
+    its DDP ranks (which re-run that command) stop after extraction, and the calling process never
+    joins their process group."""
+    hydra_cfg = HydraConfig.get()
+    out = Path(hydra_cfg.runtime.output_dir) / "extract"
+    cmd = [sys.executable, "-m", "ucfbench.extract", *hydra_cfg.overrides.task, f"hydra.run.dir={out}",
+           "hydra.output_subdir=null"]
+    subprocess.run(cmd, check=True)
+
+
 @hydra_main(config_path="../conf", config_name="extract")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> None:
-    dataset = instantiate(cfg.dataset)
-    dataset.prepare()
-    cache = extract_from_config(dataset, cfg.features, in_process=True)
+    datamodule = instantiate(cfg.data)
+    if not isinstance(datamodule, FeatureDataModule):
+        raise UsageError(f"the model reads {cfg.model.get('input')}, not cached features: nothing to extract")
+    datamodule.dataset.prepare()
+    cache = datamodule.extract(devices=cfg.features.devices, strategy=cfg.features.strategy)
     if cache.is_complete():
         n, t, d = cache.shape
         Console().print(f"Features: {cache.dir}  ({n} x {t} x {d} float16, {cache.extracted} extracted by this job)")

@@ -31,9 +31,10 @@ from omegaconf import DictConfig, OmegaConf
 from ucfbench.callbacks import fit_seconds, resume_info, scheduler_restarts, slurm_plugins
 from ucfbench.cli.main import hydra_main
 from ucfbench.datamodules import model_input
-from ucfbench.eval.run_dir import finished_metrics, print_summary, write_results
+from ucfbench.eval.run_dir import RunDir, finished_metrics, print_summary, write_results
+from ucfbench.extract import extract_in_job
 from ucfbench.loggers import build_loggers, finish_loggers, publish_results
-from ucfbench.loggers.identity import model_name
+from ucfbench.loggers.identity import run_identity
 from ucfbench.utils.builders import build_callbacks
 from ucfbench.utils.devices import joblib_job_gpu
 from ucfbench.utils.io import atomic_write
@@ -41,31 +42,32 @@ from ucfbench.utils.resolvers import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()
-CONFIG = "config.yaml"  # the job's resolved config, beside its results
-
-
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
-    model_input(cfg)  # the model and the data agree on what the model reads
+    files = RunDir(out_dir)
+    reads = model_input(cfg)  # the model and the data agree on what the model reads
     if not cfg.resume and scheduler_restarts() > 0:
         cfg.resume = True  # SLURM started this job again: continue it (and its W&B run), never start over
     if cfg.resume and (done := _finished(out_dir, cfg)) is not None:
         log.info("%s already holds this run's results: kept, not trained again (resume=true)", out_dir)
         return done
     if rank_zero_only.rank == 0:
-        atomic_write(out_dir / CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        atomic_write(files.config, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if reads == "features" and cfg.features.devices != 1 and rank_zero_only.rank == 0:
+        extract_in_job()  # over several devices: the DataModule then opens the complete cache
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
+    identity = run_identity(cfg, hydra=HydraConfig.get(), dataset=datamodule.dataset.describe())  # metrics.json, loggers
     model: L.LightningModule = instantiate(cfg.model)
-    loggers = build_loggers(cfg.get("logger"), job=cfg)
+    loggers = build_loggers(cfg.get("logger"), job=cfg, identity=identity)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
     plugins = slurm_plugins(list(instantiate(cfg.trainer.get("plugins")) or []))
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=plugins)
 
     ckpt_path = None
-    last = out_dir / "checkpoints" / "last.ckpt"
+    last = files.last_checkpoint
     if cfg.resume:
         if last.is_file():
             ckpt_path = str(last)
@@ -81,10 +83,9 @@ def train(cfg: DictConfig) -> dict:
         if not trainer.is_global_zero:
             finish_loggers(loggers, exit_code=0)
             return {}
-        choices = HydraConfig.get().runtime.choices
         metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
-                                identity={"model": model_name(choices), "variant": choices.get("variant"),
-                                          "seed": cfg.seed, **resume_info(trainer)},
+                                identity={"model": identity.model, "variant": identity.variant, "seed": identity.seed,
+                                          **resume_info(trainer)},
                                 train_seconds=train_seconds)
     except BaseException as err:
         # SIGTERM (preemption, requeue, time limit, scancel): Lightning stops with SIGTERMException, a
@@ -115,7 +116,7 @@ def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
     resume=true keeps them): a complete metrics.json, and the saved config equal to this one except
     for ``resume``, ``verbose`` and the GPU index (a changed config, e.g. more epochs, trains on from last.ckpt)."""
     metrics = finished_metrics(out_dir)
-    if metrics is None or not (out_dir / CONFIG).is_file():
+    if metrics is None or not RunDir(out_dir).config.is_file():
         return None
 
     def job(conf: DictConfig) -> dict:
@@ -124,7 +125,7 @@ def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
         values.get("trainer", {}).pop("devices", None)  # which GPU a joblib job got is not what it is
         return values
 
-    return metrics if job(OmegaConf.load(out_dir / CONFIG)) == job(cfg) else None
+    return metrics if job(OmegaConf.loadRunDir(out_dir).config) == job(cfg) else None
 
 
 def _continue_hint(out_dir: Path) -> str:

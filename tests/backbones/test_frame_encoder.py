@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 
 from tests.conftest import make_cfg
 from ucfbench.backbones.frame_encoder import FrameEncoder, _split_tag, resolve_preprocess
@@ -44,14 +46,15 @@ def test_every_option_composes_with_its_pretrained_tag(option: str, tmp_path: Pa
 
 
 def test_generic_timm_needs_a_model_name(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="features=timm features.model="):
-        FrameEncoder.from_config(make_cfg(tmp_path, ["features=timm"]).features)
+    with pytest.raises(InstantiationException) as err:
+        instantiate(make_cfg(tmp_path, ["features=timm"]).features.encoder)
+    assert isinstance(err.value.__cause__, ValueError) and "features=timm features.model=" in str(err.value.__cause__)
 
 
 @pytest.mark.parametrize("option", [o for o in OPTIONS if o != "resnet18"])
 def test_builds_with_random_init_and_encodes_frames(option: str, tmp_path: Path) -> None:
     extra, model, _, dim = OPTIONS[option]
-    encoder = FrameEncoder.from_config(make_cfg(tmp_path, ["debug=tiny", f"features={option}", *extra]).features)
+    encoder = instantiate(make_cfg(tmp_path, ["debug=tiny", f"features={option}", *extra]).features.encoder)
     assert encoder.model_name == model and encoder.weights is None and encoder.out_dim == dim
     frames = torch.randint(0, 256, (2, 3, 3, 40, 40), dtype=torch.uint8)  # (B, T, 3, H, W)
     feats = encoder(frames)
@@ -162,12 +165,12 @@ def test_key_changes_with_backbone_pooling_and_preprocessing(change: dict) -> No
 
 def test_feature_spec_records_the_resolved_preprocessing(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["debug=tiny", "features=clip_vitb16"]).features
-    spec = feature_spec(cfg, FrameEncoder.from_config(cfg))
+    spec = feature_spec(instantiate(cfg.encoder), instantiate(cfg.sampler), cfg.backend)
     assert (spec.library, spec.arch, spec.weights, spec.pool, spec.size) == ("timm", "vit_base_patch16_clip_224",
                                                                           None, "cls", 32)
     assert spec.preprocess["mean"] == pytest.approx(CLIP_MEAN) and spec.preprocess["resize"] == 35
     resnet = make_cfg(tmp_path, ["debug=tiny"]).features
-    assert feature_spec(resnet, FrameEncoder.from_config(resnet)).preprocess is None  # the key ResNets had
+    assert feature_spec(instantiate(resnet.encoder), instantiate(resnet.sampler), "auto").preprocess is None  # the key ResNets had
 
 
 def test_a_sweep_over_backbones_puts_each_on_its_own_row(tmp_path: Path) -> None:
@@ -199,3 +202,18 @@ def test_backbone_info_names_the_backbone(tmp_path: Path) -> None:
     info = backbone_info(cache)
     assert (info["library"], info["model"], info["pool"], info["dim"]) == ("timm", "test_vit", "cls_mean", 128)
     assert info["cache"] == str(cache.dir) and "test_vit" in cache.dir.name
+
+
+def test_a_run_config_without_features_encoder_still_names_its_encoder(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    from ucfbench.inference.model import encoder_config
+
+    features = make_cfg(tmp_path, ["debug=tiny"]).features
+    saved = OmegaConf.create(OmegaConf.to_container(features, resolve=True))
+    assert encoder_config(saved) == saved.encoder
+    with open_dict(saved):
+        del saved["encoder"]
+        saved["arch"] = saved.pop("model")  # the oldest runs' name for it
+    built = instantiate(encoder_config(saved))
+    assert (built.model_name, built.weights, built.out_dim) == ("resnet18", None, 512)

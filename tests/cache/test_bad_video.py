@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.cache.extraction import extract_features
 from ucfbench.cache.features import DONE, UNREADABLE, FeatureSpec
 from ucfbench.data.base import DatasetError
@@ -51,10 +52,9 @@ def test_skip_records_the_bad_video_and_leaves_it_out(damaged, tmp_path: Path) -
     state = cache.state()
     assert (state == UNREADABLE).sum() == 1 and (state == DONE).sum() == len(state) - 1
     dataset.on_bad_video = "skip"
-    features = {"arch": SPEC.arch, "weights": SPEC.weights, "init_seed": SPEC.init_seed, "size": SPEC.size,
-                "sampler": SPEC.sampler, "backend": SPEC.backend, "dir": tmp_path / "cache", "batch_size": 2,
-                "num_workers": 0, "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": None}
-    dm = FeatureDataModule(dataset=dataset, features=features)
+    encoder = FrameEncoder(model=SPEC.arch, weights=SPEC.weights, init_seed=SPEC.init_seed, size=SPEC.size)
+    dm = FeatureDataModule(dataset=dataset, encoder=encoder, sampler=SPEC.sampler, backend=SPEC.backend,
+                           cache_dir=tmp_path / "cache", extraction={"batch_size": 2, "num_workers": 0, "accelerator": "cpu"})
     dm.prepare_data()
     dm.setup()
     assert dm.cache.dir == cache.dir and dm.extracted == 0

@@ -22,7 +22,7 @@ from ucfbench.cache.claims import check_claim_settings, pid_start
 from ucfbench.cache.rows import DONE, PENDING, UNREADABLE, CacheWriteError, RowCache
 from ucfbench.cli.validate import validate_config
 from ucfbench.data.types import VideoRecord
-from ucfbench.utils.errors import UsageError, is_user_error
+from ucfbench.utils.errors import UsageError, UserError
 
 N, T, D = 6, 4, 8
 
@@ -175,7 +175,7 @@ def test_full_disk_at_create_says_how_much_in_human_units(tmp_path: Path, monkey
         _cache(tmp_path).create()
     message = str(err.value)
     assert re.search(r"entry \(438 B\): the disk is full\. Free space in .* features\.dir", message), message
-    assert is_user_error(err.value)
+    assert isinstance(err.value, UserError)
 
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
@@ -186,7 +186,7 @@ def test_read_only_cache_folder_is_a_short_error(tmp_path: Path, monkeypatch, co
     monkeypatch.setattr(rows_module, "make_temp_dir", refuse)
     with pytest.raises(CacheWriteError, match=str(tmp_path / "entry")) as err:
         _cache(tmp_path).create()
-    assert is_user_error(err.value) and "features.dir" in str(err.value)
+    assert isinstance(err.value, UserError) and "features.dir" in str(err.value)
 
 
 def test_read_only_existing_cache_is_read_and_its_lock_named_when_needed(half: RowCache, monkeypatch) -> None:

@@ -29,9 +29,12 @@ def test_random_state_round_trip_through_a_checkpoint(tmp_path) -> None:
 
 
 def test_restore_ignores_missing_cuda_state() -> None:
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
     state = collect_random_state()
-    state.pop("cuda", None)
-    restore_random_state(state)  # a CPU checkpoint resumes anywhere
+    expected = _draw()
+    state.pop("cuda", None)  # a CPU checkpoint resumes anywhere
+    restore_random_state(state)
+    assert _draw() == expected
 
 
 def test_train_time_adds_the_checkpointed_parts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,8 +10,13 @@ import torch
 from hydra.utils import instantiate
 
 from tests.conftest import make_cfg
-from ucfbench.cache.extraction import extract_from_config
-from ucfbench.datamodules.feature_datamodule import EpochOrder, FeatureDataModule, InMemoryLoader, parse_device_resident
+from ucfbench.datamodules.feature_datamodule import (
+    EpochOrder,
+    FeatureDataModule,
+    InMemoryLoader,
+    feature_stats,
+    parse_device_resident,
+)
 
 
 def _loader(n: int = 23, *, batch_size: int = 4, shuffle: bool = True, seed: int = 0, rank: int = 0,
@@ -85,7 +90,9 @@ def test_device_resident_values() -> None:
 @pytest.fixture
 def tiny_features(tiny_home: Path, tiny_dataset):
     cfg = make_cfg(tiny_home, ["debug=tiny"])
-    return cfg, extract_from_config(tiny_dataset, cfg.features)
+    datamodule = instantiate(cfg.data, dataset=tiny_dataset)
+    datamodule.prepare_data()
+    return cfg, datamodule.cache
 
 
 def test_in_memory_batches_equal_dataloader_batches(tiny_features, tiny_dataset) -> None:
@@ -170,6 +177,18 @@ def test_device_resident_on_cuda(tiny_features, tiny_dataset) -> None:
 
 def test_datamodule_accepts_string_booleans(tiny_features, tiny_dataset) -> None:
     cfg, cache = tiny_features
-    dm = FeatureDataModule(dataset=tiny_dataset, features=cfg.features, device_resident="false")
+    dm = instantiate(cfg.data, dataset=tiny_dataset, device_resident="false")
+    assert isinstance(dm, FeatureDataModule)
     dm.setup("fit")
     assert not dm.resident and isinstance(dm.train_dataloader(), torch.utils.data.DataLoader)
+
+
+def test_feature_stats_over_valid_steps_of_chosen_rows() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(10, 4, 3)).astype(np.float16)
+    lengths = np.array([4, 2, 4, 1, 4, 4, 3, 4, 4, 4])
+    rows = np.array([1, 3, 6, 7])
+    mean, std = feature_stats(features, rows, lengths, chunk=3)
+    valid = np.concatenate([features[r, : lengths[r]].astype(np.float64) for r in rows])
+    np.testing.assert_allclose(mean.numpy(), valid.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std.numpy(), valid.std(0), rtol=1e-5)

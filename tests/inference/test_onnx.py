@@ -15,7 +15,6 @@ from tests.models.test_heads import SEQUENCE_HEADS
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.export import main as export_main
-from ucfbench.inference.exportable import exportable
 from ucfbench.inference.model import ClipSpec, SequenceHeadModel, TrainedModel
 from ucfbench.inference.onnx import export_onnx
 from ucfbench.inference.predictor import load_predictor
@@ -32,16 +31,34 @@ def test_reverse_valid_reverses_only_the_valid_steps() -> None:
     assert out.tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
 
 
-@pytest.mark.parametrize("name", SEQUENCE_HEADS)
-def test_export_twin_computes_the_same_function(name: str, tmp_path: Path) -> None:
-    """Every head's exported form (recurrent heads: unpacked) equals it on padded batches."""
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", [torch.nn.GRU, torch.nn.LSTM, torch.nn.RNN])
+def test_recurrent_heads_compute_what_a_packed_rnn_computes(cell: type, bidirectional: bool) -> None:
+    """ValidStepRNN (the one way heads run an RNN; exportable) equals cuDNN-style packing over the valid
+    steps, loads a checkpoint of ``nn.RNNBase`` weights, and starts from the same seeded weights."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    class Head(RecurrentHead):
+        pass
+
+    Head.cell = cell
     torch.manual_seed(0)
-    net = instantiate(make_cfg(tmp_path, [f"model={name}"]).model.net)(input_dim=D, num_classes=C).eval()
-    twin = exportable(net)
-    assert isinstance(net, RecurrentHead) == (type(twin) is not type(net))
+    head = Head(input_dim=D, num_classes=C, hidden_dim=8, num_layers=2, bidirectional=bidirectional).eval()
+    torch.manual_seed(0)
+    rnn = cell(D, 8, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    reference = {f"rnn.{k}": v for k, v in rnn.state_dict().items()} | {f"fc.{k}": v for k, v in head.fc.state_dict().items()}
+    for key, value in reference.items():  # the same seed gives nn.RNNBase's initial weights
+        if key.startswith("rnn."):
+            name, layer = key[4:].rsplit("_l", 1)
+            d = int(layer.endswith("_reverse"))
+            torch.testing.assert_close(head.state_dict()[f"rnn.layers.{layer[0]}.{d}.{name}_l0"], value)
+    head.load_state_dict(reference)
     x, lengths = torch.randn(B, T, D), torch.tensor([T, 7, 3, 1])
     with torch.no_grad():
-        torch.testing.assert_close(twin(x, lengths), net(x, lengths), rtol=1e-5, atol=1e-6)
+        _, state = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        h = (state[0] if isinstance(state, tuple) else state).view(2, 1 + bidirectional, B, 8)[-1]  # top layer
+        expected = head.fc(h.transpose(0, 1).reshape(B, -1))
+        torch.testing.assert_close(head(x, lengths), expected, rtol=1e-5, atol=1e-6)
 
 
 def random_trained(name: str, root: Path) -> TrainedModel:

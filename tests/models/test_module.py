@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import torch
 
-from ucfbench.datamodules.feature_datamodule import feature_stats
 from ucfbench.models.heads.gru import GRUHead
 from ucfbench.models.module import ActionClassifier
 
@@ -38,14 +36,3 @@ def test_no_input_norm_passes_inputs_through() -> None:
     with torch.no_grad():
         torch.testing.assert_close(model(x, lengths), model.net(x, lengths))
     assert "input_mean" not in model.state_dict()
-
-
-def test_feature_stats_over_valid_steps_of_chosen_rows() -> None:
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(10, 4, 3)).astype(np.float16)
-    lengths = np.array([4, 2, 4, 1, 4, 4, 3, 4, 4, 4])
-    rows = np.array([1, 3, 6, 7])
-    mean, std = feature_stats(features, rows, lengths, chunk=3)
-    valid = np.concatenate([features[r, : lengths[r]].astype(np.float64) for r in rows])
-    np.testing.assert_allclose(mean.numpy(), valid.mean(0), rtol=1e-5)
-    np.testing.assert_allclose(std.numpy(), valid.std(0), rtol=1e-5)

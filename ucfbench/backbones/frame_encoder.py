@@ -28,6 +28,7 @@ from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
+from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101")
 POOLS = ("cls", "mean", "cls_mean")
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights were asked for but cannot be found or downloaded."""
 
 
@@ -218,6 +219,7 @@ class FrameEncoder(nn.Module):
             arch, self.tag = _split_tag(model, weights)
             model, weights = arch, None if weights is None else self.tag
         self.library, self.model_name, self.weights, self.pool = library, model, weights, pool
+        self.init_seed = init_seed
         name = f"{model}.{self.tag}" if library == "timm" else model  # the tag's config even for a random init
         net = self._build(library, name, weights, size, init_seed)
         if library == "torchvision":
@@ -250,20 +252,6 @@ class FrameEncoder(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
             return _build_torchvision(model, weights) if library == "torchvision" else _build_timm(model, weights, size)
-
-    @classmethod
-    def from_config(cls, cfg, **overrides) -> FrameEncoder:
-        """From the ``features`` config group (also a saved run's, where ``arch`` named the ResNet)."""
-        kwargs = {
-            "library": cfg.get("library", "torchvision"),
-            "model": cfg.get("model") or cfg.get("arch"),
-            "weights": cfg.get("weights"),
-            "pool": cfg.get("pool", "mean"),
-            "size": cfg.get("size"),
-            "crop_pct": cfg.get("crop_pct"),
-            "init_seed": int(cfg.get("init_seed", 0) or 0),
-        }
-        return cls(**{**kwargs, **overrides})
 
     def describe(self) -> dict:
         """What ``metrics.json`` records about the backbone."""

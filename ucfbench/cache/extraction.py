@@ -9,17 +9,13 @@ claims chunks of pending rows (:meth:`~ucfbench.cache.rows.RowCache.claim`) unti
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter, RichProgressBar
 from rich.progress import MofNCompleteColumn, Progress
 from torch.utils.data import DataLoader
@@ -101,21 +97,13 @@ def feature_cache(dataset: ActionDataset, spec: FeatureSpec, *, root: str | Path
                         fingerprint=dataset.fingerprint(), dim=dim)
 
 
-def encoder_for(spec: FeatureSpec) -> FrameEncoder:
-    """The frozen backbone ``spec`` describes."""
-    return FrameEncoder(library=spec.library, model=spec.arch, weights=spec.weights, pool=spec.pool, size=spec.size,
-                        crop_pct=(spec.preprocess or {}).get("crop_pct"), init_seed=spec.init_seed)
-
-
-def feature_spec(cfg: Mapping, encoder: FrameEncoder, sampler: object | None = None) -> FeatureSpec:
-    """The cache's :class:`FeatureSpec` for the ``features`` config group and its built ``encoder``
-    (``sampler``: the config's, built already; else built here)."""
+def feature_spec(encoder: FrameEncoder, sampler: object, backend: str) -> FeatureSpec:
+    """The cache's :class:`FeatureSpec`: what ``encoder`` computes on the frames ``sampler`` picks."""
     pre = encoder.preprocessing
-    sampler = instantiate(cfg["sampler"]) if sampler is None else sampler
     default = encoder.library == "torchvision" and pre.resize == pre.size  # the key ResNet caches always had
     return FeatureSpec(arch=encoder.model_name, library=encoder.library, weights=encoder.weights, pool=encoder.pool,
-                       init_seed=cfg["init_seed"], size=pre.size, preprocess=None if default else pre.as_dict(),
-                       sampler=sampler, backend=cfg["backend"])
+                       init_seed=encoder.init_seed, size=pre.size, preprocess=None if default else pre.as_dict(),
+                       sampler=sampler, backend=backend)
 
 
 def backbone_info(cache: FeatureCache) -> dict:
@@ -156,7 +144,9 @@ def extract_features(
     already built (else built from ``spec``).
     """
     check_claim_settings(claim_size, claim_timeout)
-    encoder = encoder or encoder_for(spec)
+    encoder = encoder or FrameEncoder(library=spec.library, model=spec.arch, weights=spec.weights, pool=spec.pool,
+                                      size=spec.size, crop_pct=(spec.preprocess or {}).get("crop_pct"),
+                                      init_seed=spec.init_seed)
     cache = feature_cache(dataset, spec, root=root, dim=encoder.out_dim)
     cache.create()
     cache.verify()
@@ -237,38 +227,3 @@ def _share_pending_rows(cache: FeatureCache, predict, *, claim_size: int, claim_
                 log.info("Waiting for %d video(s) other jobs are extracting into %s", len(pending), cache.dir)
                 waiting = True
             time.sleep(poll_seconds)
-
-
-def extract_in_subprocess() -> None:
-    """Multi-device extraction as its own ``ucfbench.extract`` job, with the overrides of this Hydra
-    job: its DDP ranks (which re-run that command) stop after extraction, and this process never
-    joins their process group."""
-    hydra_cfg = HydraConfig.get()
-    out = Path(hydra_cfg.runtime.output_dir) / "extract"
-    cmd = [sys.executable, "-m", "ucfbench.extract", *hydra_cfg.overrides.task, f"hydra.run.dir={out}",
-           "hydra.output_subdir=null"]
-    subprocess.run(cmd, check=True)
-
-
-def extract_from_config(dataset: ActionDataset, cfg: Mapping, *, in_process: bool = False) -> FeatureCache:
-    """:func:`extract_features` as the ``features`` config group describes it (``sampler`` as a
-    config or already built); the returned cache's ``extracted`` is the number of videos this job
-    extracted (``metrics.json["features"]["extracted"]``).
-
-    With ``features.devices`` other than 1, a training job runs the extraction as a separate
-    ``ucfbench.extract`` job (:func:`extract_in_subprocess`); that job passes ``in_process=True``.
-    """
-    sampler = cfg["sampler"]
-    if isinstance(sampler, Mapping):
-        sampler = instantiate(sampler)
-    encoder = FrameEncoder.from_config(cfg)
-    spec = feature_spec(cfg, encoder, sampler)
-    devices, strategy = cfg["devices"], cfg["strategy"]
-    if devices != 1 and not in_process:
-        if not feature_cache(dataset, spec, root=cfg["dir"], dim=encoder.out_dim).is_complete():
-            extract_in_subprocess()  # this job then only opens the result
-        devices, strategy = 1, "auto"
-    return extract_features(dataset, spec, encoder=encoder, root=cfg["dir"], batch_size=cfg["batch_size"],
-                            num_workers=cfg["num_workers"], accelerator=cfg["accelerator"], devices=devices,
-                            strategy=strategy, precision=cfg["precision"], on_bad_video=dataset.on_bad_video,
-                            claim_size=cfg.get("claim_size"), claim_timeout=cfg.get("claim_timeout", CLAIM_TIMEOUT))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ucfbench.utils.commands import command
-from ucfbench.utils.errors import EXIT_USAGE, UsageError, did_you_mean, is_user_error, print_error
+from ucfbench.utils.errors import EXIT_USAGE, UsageError, did_you_mean, UserError, print_error
 
 __all__ = ["Command", "Key", "UsageError", "run_command", "setup_logging", "to_bool"]
 
@@ -134,7 +134,7 @@ def run_command(run: Callable[[list[str]], int], argv: list[str] | None = None) 
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except Exception as err:
-        if not is_user_error(err):
+        if not isinstance(err, UserError):
             raise
         print_error(str(err))
         return EXIT_USAGE

@@ -7,6 +7,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from ucfbench.eval.run_dir import RunDir
 from ucfbench.utils.commands import command
 
 
@@ -15,6 +16,6 @@ class ReportCommand(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep = Path(str(config.hydra.sweep.dir)).resolve()
-        finished = sum(1 for _ in sweep.rglob("metrics.json")) if sweep.is_dir() else 0
+        finished = len(RunDir.finished_under(sweep)) if sweep.is_dir() else 0
         print(f"Sweep: {sweep}  ({finished} finished run{'s' if finished != 1 else ''})")
         print(f"Report: {command('report', str(sweep))}", flush=True)

@@ -38,7 +38,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from ucfbench.cli.quiet import setup_output
 from ucfbench.cli.validate import validate_config, validate_dataset
-from ucfbench.utils.errors import EXIT_USAGE, UsageError, dataset_hint, is_user_error, print_error
+from ucfbench.utils.errors import EXIT_USAGE, DatasetError, UsageError, UserError, dataset_hint, print_error
 
 # Set when we (not the user) turned on HYDRA_FULL_ERROR, so that Hydra hands us its exceptions.
 _OURS = "_UCFBENCH_FULL_ERROR"
@@ -63,14 +63,14 @@ def explain(err: BaseException, *, dataset: str | None = None, root: str | None 
         cause = cause.__context__  # a resolver's error (a read-only home for hydra.run.dir); OmegaConf drops __cause__
     if isinstance(cause, MissingMandatoryValue):
         return f"{cause.full_key} must be set (it is ??? in the config): add {cause.full_key}=<value>"
-    if not is_user_error(cause):
+    if not isinstance(cause, UserError):
         return None
     if isinstance(cause, _video_error()):
         return bad_video_message(cause, dataset=dataset, root=root)
     # where to get the dataset and how to check it: for a root that is not there, not for a
     # folder that is there but too small (its message has the keys)
     missing_root = root is None or not Path(str(root)).expanduser().is_dir()
-    hint = dataset_hint(dataset) if type(cause).__name__ == "DatasetError" and missing_root else ""
+    hint = dataset_hint(dataset) if isinstance(cause, DatasetError) and missing_root else ""
     return f"{cause}\n{hint}" if hint else str(cause)
 
 

@@ -116,7 +116,7 @@ def validate_dataset(cfg: DictConfig, *, choice: str | None = None) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from ucfbench.utils.errors import is_user_error
+    from ucfbench.utils.errors import UserError
 
     choice = choice or str(_select(cfg, "dataset._target_")).rsplit(".", 1)[-1]
     node = _select(cfg, "dataset")
@@ -126,7 +126,7 @@ def validate_dataset(cfg: DictConfig, *, choice: str | None = None) -> None:
         dataset = instantiate(node)
     except InstantiationException as err:
         cause = err.__cause__ or err
-        if is_user_error(cause):
+        if isinstance(cause, UserError):
             raise cause from None
         unexpected = re.search(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", str(cause))
         if unexpected:

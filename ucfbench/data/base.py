@@ -18,12 +18,9 @@ from ucfbench.data.splits import assert_disjoint, holdout_fraction, holdout_grou
 from ucfbench.data.types import VideoRecord
 from ucfbench.data.video import is_video
 from ucfbench.utils.commands import command
+from ucfbench.utils.errors import DatasetError
 
 SUBSETS = ("train", "val", "test")
-
-
-class DatasetError(RuntimeError):
-    """The dataset on disk does not match what its configuration expects."""
 
 
 # -- file-system helpers -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from types import ModuleType
 import numpy as np
 
 from ucfbench.data.sampling import ClipSampler
+from ucfbench.utils.errors import UserError
 
 # What counts as a video file, for dataset folders, predict's videos= and the demo's upload.
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".mpg", ".mpeg", ".m4v")
@@ -44,7 +45,7 @@ DEFAULT_BACKEND = "pyav"
 
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(UserError, RuntimeError):
     """A video could not be read; the message names the file, what went wrong and what to do."""
 
 

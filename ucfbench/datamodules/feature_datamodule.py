@@ -22,12 +22,14 @@ import logging
 import math
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ucfbench.cache.extraction import backbone_info, extract_from_config
+from ucfbench.backbones.frame_encoder import FrameEncoder
+from ucfbench.cache.extraction import backbone_info, extract_features, feature_spec
 from ucfbench.cache.features import UNREADABLE, FeatureCache
 from ucfbench.data.base import ActionDataset
 from ucfbench.data.types import Batch, VideoRecord
@@ -215,8 +217,12 @@ class FeatureDataModule(ActionDataModule):
 
     Args:
         dataset: the dataset and its protocol (decides which video is in which split).
-        features: the ``features`` config: backbone, sampling and extraction settings
-            (:func:`~ucfbench.cache.extraction.extract_from_config`).
+        encoder: the frozen frame encoder whose features are cached.
+        sampler: picks the frames of each video (:mod:`ucfbench.data.sampling`).
+        backend: video decoder (``auto`` or ``pyav``: the same, PyAV).
+        cache_dir: folder of the feature cache entries.
+        extraction: how missing features are computed: keyword arguments of
+            :func:`~ucfbench.cache.extraction.extract_features` (batch size, workers, accelerator, ...).
         batch_size: training batch size (evaluation uses ``eval_batch_size``).
         eval_batch_size: batch size for validation and test (default: ``batch_size``).
         num_workers: DataLoader workers (0 is right for memory-mapped features).
@@ -232,7 +238,11 @@ class FeatureDataModule(ActionDataModule):
         self,
         *,
         dataset: ActionDataset,
-        features: Mapping,
+        encoder: FrameEncoder,
+        sampler: object,
+        backend: str = "auto",
+        cache_dir: str | Path,
+        extraction: Mapping | None = None,
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
@@ -242,7 +252,9 @@ class FeatureDataModule(ActionDataModule):
         super().__init__(dataset=dataset)
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}")
-        self.features = features
+        self.encoder, self.spec = encoder, feature_spec(encoder, sampler, backend)
+        self.cache_dir = cache_dir
+        self.extraction = dict(extraction or {})
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -277,24 +289,29 @@ class FeatureDataModule(ActionDataModule):
         if self.cache is not None:  # prepared and verified already (Lightning prepares again for test)
             return
         super().prepare_data()
-        self._fill_cache()
+        self.extract()
+
+    def extract(self, *, devices: int | str = 1, strategy: str = "auto") -> FeatureCache:
+        """Cache the features of the (ready) dataset that are missing; ``devices`` other than 1
+        shards the work over devices (DDP: the ``ucfbench.extract`` command starts it)."""
+        # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
+        # initialisation the same whether the features were cached or not.
+        with torch.random.fork_rng(devices=[]):
+            self.cache = extract_features(self.dataset, self.spec, encoder=self.encoder, root=self.cache_dir,
+                                          on_bad_video=self.dataset.on_bad_video, devices=devices, strategy=strategy,
+                                          **self.extraction)
         self.extracted = self.cache.extracted
+        return self.cache
 
     def setup(self, stage: str | None = None) -> None:
         if self.cache is None:  # a DDP rank that did not prepare: this only opens the complete cache
-            self._fill_cache()
+            self.extract()
         if not self.splits:
             self._index_splits()
         for name in STAGE_SPLITS.get(stage or "", ("train", "val", "test")):
             if name not in self.resident and self._keep_in_memory(name):
                 self.resident[name] = gather_split(self.splits[name], self.device)
                 log.info("%s split in %s memory: %d videos", name, self.device, len(self.splits[name]))
-
-    def _fill_cache(self) -> None:
-        # Extraction draws from torch's global RNG (DataLoader seeds): keep the model's
-        # initialisation the same whether the features were cached or not.
-        with torch.random.fork_rng(devices=[]):
-            self.cache = extract_from_config(self.dataset, self.features)
 
     def _index_splits(self) -> None:
         features, lengths = self.cache.load()

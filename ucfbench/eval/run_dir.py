@@ -1,5 +1,5 @@
-"""A run directory and its files: the one place that names them, writes ``metrics.json`` and reads
-a finished run back (:func:`load_run`, for the report).
+"""A run directory and its files: the one place that names them (:class:`RunDir`), writes
+``metrics.json`` and reads a finished run back (:func:`load_run`, for the report).
 
 ::
 
@@ -35,17 +35,18 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightning as L
 import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from ucfbench.data.types import VideoRecord
-from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy
-from ucfbench.eval.order import ORDER_KEYS, order_metrics
 from ucfbench.utils.io import atomic_write
+
+if TYPE_CHECKING:  # no Lightning or torchmetrics for the readers (predict starts fast)
+    import lightning as L
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,51 @@ def _csv(rows: list[list]) -> str:
 
 
 METRICS = "metrics.json"
-CONFIG = "config.yaml"
-SKIPPED = "skipped.txt"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run directory's paths, and which checkpoint stands for the run."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path).expanduser())
+
+    config = property(lambda self: self.path / "config.yaml")
+    metrics = property(lambda self: self.path / METRICS)
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    last_checkpoint = property(lambda self: self.path / "checkpoints" / "last.ckpt")
+    history = property(lambda self: self.path / "history.csv")
+    per_class = property(lambda self: self.path / "per_class.csv")
+    confusion = property(lambda self: self.path / "confusion.csv")
+    predictions = property(lambda self: self.path / "predictions.csv")
+    test_probs = property(lambda self: self.path / "test_probs.npy")
+    skipped = property(lambda self: self.path / "skipped.txt")
+
+    @classmethod
+    def of_checkpoint(cls, ckpt: str | Path) -> RunDir:
+        """The run directory holding ``ckpt`` (``<run dir>/checkpoints/*.ckpt``)."""
+        ckpt = Path(ckpt)
+        return cls(ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent)
+
+    def checkpoint(self) -> Path | None:
+        """The run's checkpoint: the one ``metrics.json`` names (selected on validation), else a
+        ``best*.ckpt``, else ``last.ckpt``; None when there is none."""
+        if self.metrics.is_file():
+            named = json.loads(self.metrics.read_text()).get("checkpoint") or ""
+            for candidate in (Path(named), self.checkpoints / Path(named).name):
+                if named and candidate.is_file():
+                    return candidate
+        ckpts = sorted(self.checkpoints.glob("*.ckpt"))
+        best = [c for c in ckpts if c.name.startswith("best")]
+        last = [c for c in ckpts if c.name == "last.ckpt"]
+        return (best or last or [None])[-1]
+
+    @staticmethod
+    def finished_under(root: str | Path) -> list[Path]:
+        """The finished runs under ``root`` (recursively): each directory holding a ``metrics.json``."""
+        return [p.parent for p in sorted(Path(root).rglob(METRICS), key=str)]
 
 
 def write_results(
@@ -80,7 +124,7 @@ def write_results(
         identity: ``model`` (name in results), ``variant`` and ``seed``.
         train_seconds: time spent in ``fit``.
     """
-    out_dir = Path(out_dir)
+    files = RunDir(out_dir)
     dataset = datamodule.dataset
     ckpt = trainer.checkpoint_callback
     best = ckpt.best_model_path if ckpt else ""
@@ -97,11 +141,11 @@ def write_results(
         "skipped": len(datamodule.skipped),
     }
     if datamodule.skipped:
-        atomic_write(out_dir / SKIPPED, "".join(f"{v}\n" for v in datamodule.skipped))
-        log.warning("%d unreadable video(s) skipped; listed in %s", len(datamodule.skipped), out_dir / SKIPPED)
+        atomic_write(files.skipped, "".join(f"{v}\n" for v in datamodule.skipped))
+        log.warning("%d unreadable video(s) skipped; listed in %s", len(datamodule.skipped), files.skipped)
     out = model.test_outputs
     records = datamodule.records["test"]
-    return write_test_results(out_dir, probs=out["probs"], labels=out["label"],
+    return write_test_results(files.path, probs=out["probs"], labels=out["label"],
                               records=[records[i] for i in out["index"].tolist()],
                               classes=dataset.classes, pairs=dataset.pairs, info=info,
                               probs_reversed=out.get("probs_reversed"), probs_shuffled=out.get("probs_shuffled"))
@@ -109,6 +153,8 @@ def write_results(
 
 def print_summary(metrics: dict, out_dir: Path) -> None:
     """The test metrics as a table on the terminal, and where the files are."""
+    from ucfbench.eval.order import ORDER_KEYS  # torch: imported by the run only, not the readers
+
     keys = ["top1", "top5", "mean_class_acc", *sorted(k for k in metrics if k.startswith("within_pair_"))]
     where = metrics.get("split_name") or metrics.get("protocol")
     table = Table(title=f"{metrics['model']} on {metrics['dataset']} ({where}), test split")
@@ -151,7 +197,10 @@ def write_test_results(
         probs_reversed, probs_shuffled: (N, C) test probabilities with each video's frames reversed /
             shuffled: the order diagnostics (``order.csv``, ``order_pairs.csv``); None: not measured.
     """
-    out_dir = Path(out_dir)
+    from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy  # torchmetrics
+    from ucfbench.eval.order import order_metrics  # torch
+
+    files = RunDir(out_dir)
     assert len(probs) == len(labels) == len(records), "one prediction per test video"
     metrics = {**info, **summary_metrics(probs, labels), "test_videos": len(records)}
     pair_acc = within_pair_accuracy(probs, labels, classes, pairs)
@@ -186,12 +235,12 @@ def write_test_results(
     buf = io.BytesIO()
     np.save(buf, probs.numpy().astype(np.float32))
 
-    atomic_write(out_dir / "per_class.csv", _csv(per_class))
-    atomic_write(out_dir / "confusion.csv", _csv([["true\\pred", *classes]] + [[c, *row.tolist()] for c, row in zip(classes, conf)]))
-    atomic_write(out_dir / "predictions.csv", _csv(predictions))
-    atomic_write(out_dir / "test_probs.npy", buf.getvalue())
+    atomic_write(files.per_class, _csv(per_class))
+    atomic_write(files.confusion, _csv([["true\\pred", *classes]] + [[c, *row.tolist()] for c, row in zip(classes, conf)]))
+    atomic_write(files.predictions, _csv(predictions))
+    atomic_write(files.test_probs, buf.getvalue())
     # metrics.json last: its presence means the run's results are complete.
-    atomic_write(out_dir / METRICS, json.dumps(metrics, indent=2) + "\n")
+    atomic_write(files.metrics, json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
@@ -313,35 +362,34 @@ def finished_metrics(run_dir: str | Path) -> dict | None:
 
 def load_run(run_dir: str | Path) -> Run:
     """Read one run directory; files other than ``metrics.json`` are optional."""
-    run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    files = RunDir(run_dir)
+    metrics = json.loads(files.metrics.read_text())
     missing = [k for k in REQUIRED if k not in metrics]
     if missing:
-        raise ValueError(f"{run_dir / 'metrics.json'} lacks {missing}: not a finished ucfbench run; move it out of the sweep")
-    run = Run(path=run_dir, metrics=metrics)
-    if (f := run_dir / "confusion.csv").is_file():
+        raise ValueError(f"{files.metrics} lacks {missing}: not a finished ucfbench run; move it out of the sweep")
+    run = Run(path=files.path, metrics=metrics)
+    if (f := files.confusion).is_file():
         rows = list(csv.reader(f.open()))
         run.classes = rows[0][1:]
         run.confusion = np.array([[int(v) for v in r[1:]] for r in rows[1:]], dtype=np.int64)
-    if (f := run_dir / "predictions.csv").is_file():
+    if (f := files.predictions).is_file():
         rows = list(csv.DictReader(f.open()))
         run.videos, run.labels, run.preds = ([r[k] for r in rows] for k in ("video", "label", "pred"))
-    if (f := run_dir / "test_probs.npy").is_file() and run.videos is not None:
+    if (f := files.test_probs).is_file() and run.videos is not None:
         run.probs = np.load(f)
         if run.probs.shape[0] != len(run.videos):
             raise ValueError(f"{f}: {run.probs.shape[0]} rows but predictions.csv has {len(run.videos)} videos")
-    if (f := run_dir / "history.csv").is_file():
+    if (f := files.history).is_file():
         run.history = [{k: _float(v) for k, v in r.items()} for r in csv.DictReader(f.open())]
     return run
 
 
 def load_runs(root: str | Path) -> list[Run]:
     """Every run under ``root`` (recursively): each directory holding a ``metrics.json``."""
-    root = Path(root)
-    paths = sorted(root.rglob("metrics.json"), key=lambda p: str(p))
+    paths = RunDir.finished_under(root)
     if not paths:
-        raise FileNotFoundError(f"no metrics.json under {root}: point the report at a run or multirun directory")
-    runs = [load_run(p.parent) for p in paths]
+        raise FileNotFoundError(f"no {METRICS} under {root}: point the report at a run or multirun directory")
+    runs = [load_run(p) for p in paths]
     if len({r.backbone for r in runs}) > 1:  # a sweep over features=: each backbone its own row
         for run in runs:
             run.name_backbone = True

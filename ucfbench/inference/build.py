@@ -82,7 +82,8 @@ class TrainedClassifier(nn.Module):
     def load_trained(self, state_dict: Mapping[str, torch.Tensor], *, source: object = "checkpoint") -> None:
         """Load the LightningModule's weights; anything it holds besides ours (metric states) is ignored."""
         own = set(self.state_dict())
-        missing = own - set(state_dict)
+        # net.* as saved: a head renames the keys of an older layout as it loads them.
+        missing = self.load_state_dict({k: v for k, v in state_dict.items() if k in own or k.startswith("net.")},
+                                       strict=False).missing_keys
         if missing:
             raise KeyError(f"{source}: no {', '.join(sorted(missing)[:5])} in its state_dict")
-        self.load_state_dict({k: v for k, v in state_dict.items() if k in own})

@@ -4,7 +4,7 @@ A run directory holds ``config.yaml`` (the resolved config) and ``checkpoints/*.
 they say everything needed to use the model, so nothing has to be re-specified. Two families:
 
 * ``sequence_head``: a head trained on cached frame features (``model.input: features``). The frozen backbone is rebuilt from the saved ``features.*``
-  (:meth:`FrameEncoder.from_config`: model, weights, pool, and for ``weights: null`` the same
+  (``features.encoder``: model, weights, pool, and for ``weights: null`` the same
   ``init_seed`` extraction used), frames are sampled with the saved ``features.sampler`` /
   ``backend`` and preprocessed as the backbone wants (size, crop, mean/std), and the features
   are rounded to float16 as the cache stores them, so a prediction repeats the run's test output.
@@ -19,7 +19,6 @@ which :class:`ClipSpec` carries; ImageNet's for the ResNets) and ``lengths (B,)`
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,18 +33,17 @@ from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from ucfbench.data.video import read_frames
 from ucfbench.datamodules import model_input
+from ucfbench.eval.run_dir import RunDir
 from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts fast
     TrainedClassifier,
     build_net,
     instantiate,
 )
+from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("sequence_head", "pixels")
-
-
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """The checkpoint or run directory given cannot be used; the message says what to give instead."""
 
 
@@ -171,35 +169,26 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     if not p.exists():
         raise CheckpointError(f"{p}: no such checkpoint or run directory")
     if p.is_dir():
-        run_dir, ckpt = p, None
-        metrics = p / "metrics.json"
-        if metrics.is_file():
-            named = json.loads(metrics.read_text()).get("checkpoint") or ""
-            for candidate in (Path(named), p / "checkpoints" / Path(named).name):
-                if named and candidate.is_file():
-                    ckpt = candidate
-                    break
-        if ckpt is None:
-            ckpts = sorted((p / "checkpoints").glob("*.ckpt"))
-            best = [c for c in ckpts if c.name.startswith("best")]
-            last = [c for c in ckpts if c.name == "last.ckpt"]
-            ckpt = (best or last or [None])[-1]
+        run = RunDir(p)
+        ckpt = run.checkpoint()
         if ckpt is None:
             raise CheckpointError(f"{p}: no checkpoints/*.ckpt in this run directory; give a run directory of a finished run or a .ckpt file")
     else:
-        ckpt = p
-        run_dir = p.parent.parent if p.parent.name == "checkpoints" else p.parent
-    if not (run_dir / "config.yaml").is_file():
+        ckpt, run = p, RunDir.of_checkpoint(p)
+    if not run.config.is_file():
         raise CheckpointError(
-            f"{ckpt}: the run's saved config is missing ({run_dir / 'config.yaml'}); "
+            f"{ckpt}: the run's saved config is missing ({run.config}); "
             "give the checkpoint inside its run directory (<run dir>/checkpoints/*.ckpt)"
         )
+    run_dir = run.path
     return ckpt, run_dir
 
 
-def model_family(cfg: DictConfig) -> str:
-    """``sequence_head`` for a model that reads cached features, ``pixels`` for one that reads clips."""
-    return "sequence_head" if model_input(cfg) == "features" else "pixels"
+def model_family(state: dict, cfg: DictConfig) -> str:
+    """``sequence_head`` for a model that reads cached features, ``pixels`` for one that reads clips:
+    the ``input`` the checkpoint saved (the run's config for a checkpoint without it)."""
+    reads = state.get("hyper_parameters", {}).get("input") or model_input(cfg)
+    return "sequence_head" if reads == "features" else "pixels"
 
 
 def clip_spec(cfg: DictConfig, family: str) -> ClipSpec:
@@ -209,6 +198,15 @@ def clip_spec(cfg: DictConfig, family: str) -> ClipSpec:
         source = cfg.data
     size = source.get("size", cfg.features.size)
     return ClipSpec(sampler=instantiate(source.sampler), size=int(size), backend=source.get("backend", "auto") or "auto")
+
+
+def encoder_config(features: DictConfig) -> dict:
+    """The run's frozen frame encoder: ``features.encoder``, or for a run saved without it, the flat
+    ``features.*`` keys (``arch`` in the oldest) as a :class:`FrameEncoder` config."""
+    if "encoder" in features:
+        return features.encoder
+    keys = {k: features[k] for k in ("library", "weights", "pool", "size", "crop_pct", "init_seed") if k in features}
+    return {"_target_": f"{FrameEncoder.__module__}.FrameEncoder", **keys, "model": features.get("model") or features.arch}
 
 
 def _load_checkpoint(ckpt: Path) -> dict:
@@ -224,16 +222,16 @@ def _load_checkpoint(ckpt: Path) -> dict:
 def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> TrainedModel:
     """Rebuild the trained model of a run directory or checkpoint, ready for inference."""
     ckpt, run_dir = resolve_checkpoint(path)
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    family = model_family(cfg)
+    cfg = OmegaConf.load(RunDir(run_dir).config)
     state = _load_checkpoint(ckpt)
+    family = model_family(state, cfg)
     num_classes = int(state.get("hyper_parameters", {}).get("num_classes") or 0)
     class_names = list(state.get("class_names") or [str(i) for i in range(num_classes)])
     if not class_names:
         raise CheckpointError(f"{ckpt}: holds neither class_names nor num_classes")
     clip = clip_spec(cfg, family)
     if family == "sequence_head":
-        encoder = FrameEncoder.from_config(cfg.features)
+        encoder = instantiate(encoder_config(cfg.features))
         pre = encoder.preprocessing
         clip = ClipSpec(sampler=clip.sampler, size=pre.resize, backend=clip.backend, crop=pre.size,
                         mean=pre.mean, std=pre.std)

@@ -14,8 +14,8 @@ For an end-to-end model (``family: pixels``) only ``model.onnx``. Each file has 
 
 Export uses torch's dynamo exporter (``torch.onnx.export(dynamo=True)`` with ``dynamic_shapes``)
 and falls back to the TorchScript exporter (``dynamo=False`` with ``dynamic_axes``) where dynamo
-fails. Recurrent heads are exported through :mod:`ucfbench.inference.exportable` (same weights,
-no packed sequences). The parity check runs PyTorch (the original modules) and onnxruntime on
+fails. Recurrent heads run over valid steps with plain tensor ops
+(:class:`~ucfbench.models.heads.recurrent.ValidStepRNN`), so they export as they train. The parity check runs PyTorch (the original modules) and onnxruntime on
 random inputs of several batch sizes and lengths, padded samples included, and reports the
 largest absolute difference of the logits.
 """
@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ucfbench.inference.exportable import exportable
 from ucfbench.inference.model import TrainedModel
 from ucfbench.inference.predictor import METADATA_KEY, ONNX_FORMAT
 
@@ -177,7 +176,7 @@ def export_onnx(trained: TrainedModel, out_dir: str | Path, *, opset: int | None
         path = out_dir / f"{kind}.onnx"
         gen = torch.Generator().manual_seed(1)
         example = (make_input(2, 5, gen), torch.tensor([5, 3]))
-        exporter = _export(exportable(module), example, path, names, opset)
+        exporter = _export(module, example, path, names, opset)
         _attach_meta(path, {**meta, "kind": kind, "inputs": inputs, "exporter": exporter})
         cases = _cases(n)
         diff = parity(module, path, make_input, cases, names)

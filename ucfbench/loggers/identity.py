@@ -15,7 +15,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -134,22 +133,17 @@ def swept_values(hc: DictConfig) -> dict[str, str]:
     return values
 
 
-def _dataset_identity(cfg: DictConfig, fallback: str) -> dict:
-    """The dataset's identity as ``metrics.json`` records it (``ActionDataset.describe``; no video is read)."""
-    try:
-        return instantiate(cfg.dataset).describe()
-    except Exception as err:  # the job itself will report a bad dataset config
-        log.debug("dataset identity unavailable: %s", err)
-        return {"dataset": fallback, "protocol": None, "split": None, "fold": None, "split_name": "", "leaky": False}
+def run_identity(cfg: DictConfig, *, hydra: DictConfig | None = None, dataset: dict | None = None) -> RunIdentity:
+    """The identity of a job from its config and ``hydra``, its Hydra config (default: ``cfg.hydra``,
+    as a config composed with ``return_hydra_config=True`` holds it).
 
-
-def run_identity(cfg: DictConfig) -> RunIdentity:
-    """The identity of the job running now (its Hydra config must be set: inside ``@hydra.main`` or a test)."""
-    hc = HydraConfig.get()
+    ``dataset``: the built dataset's ``describe()`` (default: the dataset config's, built here).
+    """
+    hc = hydra if hydra is not None else cfg.hydra
     choices = hc.runtime.choices
     multirun = hc.mode == RunMode.MULTIRUN
     sweep = _sweep_dir(hc.runtime.output_dir, str(hc.sweep.subdir)) if multirun else None
-    ds = _dataset_identity(cfg, choices.get("dataset", "dataset"))
+    ds = dataset if dataset is not None else instantiate(cfg.dataset).describe()
     model = model_name(choices)
     net = cfg.model.get("net") or {}
     backbone = net.get("arch") or OmegaConf.select(cfg, "features.model", default=None)

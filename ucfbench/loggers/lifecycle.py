@@ -2,7 +2,7 @@
 
 In ``run.py``::
 
-    loggers = build_loggers(cfg.get("logger"), job=cfg)      # before the Trainer
+    loggers = build_loggers(cfg.get("logger"), job=cfg, identity=identity)  # before the Trainer
     try:
         ...fit, test, write_results(...)                      # metrics.json and the other files
     except BaseException:
@@ -16,31 +16,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
 
-from ucfbench.loggers.identity import resolved_config, run_identity
+from ucfbench.loggers.identity import RunIdentity, resolved_config, run_identity
 from ucfbench.loggers.tensorboard import RunTensorBoardLogger, publish_tensorboard
 from ucfbench.loggers.wandb import finish_wandb, make_wandb_logger, publish_wandb
 
 log = logging.getLogger("ucfbench")
 
 
-def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None) -> list[Logger]:
+def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None,
+                  identity: RunIdentity | None = None) -> list[Logger]:
     """One logger per entry of the ``logger`` group (``logger=none``: none; ``logger=[wandb,csv]``: both).
 
     Args:
         cfg: the ``logger`` node.
-        job: the whole run config; with it (and Hydra's config set) W&B runs get their name, group,
-            tags, config and a resumable id, and TensorBoard its hparams.
+        job: the whole run config; with it and the run's ``identity`` (made from ``job``'s ``hydra``
+            node when not given) W&B runs get their name, group, tags, config and a resumable id,
+            and TensorBoard its hparams.
+        identity: who the run is (:func:`~ucfbench.loggers.identity.run_identity`).
     """
     nodes = [(node, get_class(node._target_)) for node in (cfg or {}).values() if node is not None]
-    identity = config = None
+    config = None
     wants_identity = any(issubclass(cls, (WandbLogger, RunTensorBoardLogger)) for _, cls in nodes)
-    if wants_identity and job is not None and HydraConfig.initialized():
+    if wants_identity and job is not None and identity is None and "hydra" in job:
         identity = run_identity(job)
+    if wants_identity and job is not None and identity is not None:
         config = {**identity.keys(), "cfg": resolved_config(job)}
     loggers: list[Logger] = []
     for node, cls in nodes:

@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ucfbench.eval.run_dir import RunDir
 from ucfbench.loggers.identity import study_of_run_dir
 from ucfbench.utils.wandb_mode import wandb_mode
 
@@ -24,7 +25,7 @@ log = logging.getLogger("ucfbench")
 
 def study_of(root: Path) -> str:
     """The W&B group of the runs under ``root`` (their most common study), else ``root``'s name."""
-    studies = Counter(s for p in root.rglob("metrics.json") if (s := study_of_run_dir(p.parent)))
+    studies = Counter(s for run in RunDir.finished_under(root) if (s := study_of_run_dir(run)))
     if not studies:
         return root.name
     if len(studies) > 1:
@@ -34,10 +35,11 @@ def study_of(root: Path) -> str:
 
 
 def _project(root: Path) -> str:
-    for path in sorted(root.rglob("metrics.json")):
-        if not (path.parent / "config.yaml").is_file():
+    for run in RunDir.finished_under(root):
+        config = RunDir(run).config
+        if not config.is_file():
             continue
-        project = OmegaConf.select(OmegaConf.load(path.parent / "config.yaml"), "logger.wandb.project", default=None)
+        project = OmegaConf.select(OmegaConf.load(config), "logger.wandb.project", default=None)
         if project:
             return str(project)
     return "ucfbench"

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from ucfbench.eval.run_dir import RunDir
 from ucfbench.loggers.identity import RunIdentity
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.wandb_mode import wandb_mode
@@ -134,22 +135,22 @@ def publish_wandb(logger: WandbLogger, run_dir: str | Path, metrics: dict) -> No
     """Mirror the run's result files into its W&B run (summary, confusion matrix, tables)."""
     import wandb
 
-    run, run_dir = logger.experiment, Path(run_dir)
+    run, files = logger.experiment, RunDir(run_dir)
     if metrics.get("params") is not None:
         run.config.update({"params": metrics["params"]}, allow_val_change=True)
     run.summary.update({k: _summary_value(v) for k, v in metrics.items() if v is not None})
     results: dict[str, Any] = {}
-    if (run_dir / "confusion.csv").is_file() and (run_dir / "predictions.csv").is_file():
-        header, _ = _read_csv(run_dir / "confusion.csv")
+    if files.confusion.is_file() and files.predictions.is_file():
+        header, _ = _read_csv(files.confusion)
         classes = [str(c) for c in header[1:]]
         index = {c: i for i, c in enumerate(classes)}
-        cols, preds = _read_csv(run_dir / "predictions.csv")
+        cols, preds = _read_csv(files.predictions)
         results["confusion_matrix"] = wandb.plot.confusion_matrix(
             y_true=[index[str(r[1])] for r in preds], preds=[index[str(r[2])] for r in preds], class_names=classes,
             title="Test confusion matrix")
         results["predictions"] = wandb.Table(columns=cols, data=preds)
-    if (run_dir / "per_class.csv").is_file():
-        cols, rows = _read_csv(run_dir / "per_class.csv")
+    if files.per_class.is_file():
+        cols, rows = _read_csv(files.per_class)
         results["per_class"] = wandb.Table(columns=cols, data=rows)
     if metrics.get("within_pair"):
         rows = [[pair, v.get("kind"), v.get("acc")] for pair, v in metrics["within_pair"].items()]

@@ -13,15 +13,15 @@ the network exports to ONNX), attention ignores padded keys, and pooling average
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
-from ucfbench.models.heads.masking import masked_mean, reverse_within_length, valid_mask
+from ucfbench.models.heads.temporal import TemporalAttention, TemporalHead  # noqa: F401 (the head's attention)
 
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 
@@ -79,78 +79,8 @@ class Backbone2D(FrameEncoder):
         return self
 
 
-class TemporalAttention(nn.Module):
-    """Dot-product self-attention over time with query/key/value projections (the CNN-RNN write-up's).
-
-    Keeps the last call's weights in ``last_weights`` (B, T, T): row ``i`` is how much step ``i``
-    attends to every step; padded keys get weight 0.
-    """
-
-    def __init__(self, feature_dim: int, attention_dim: int = 256) -> None:
-        super().__init__()
-        self.query_proj = nn.Linear(feature_dim, attention_dim)
-        self.key_proj = nn.Linear(feature_dim, attention_dim)
-        self.value_proj = nn.Linear(feature_dim, feature_dim)
-        self.scale = 1.0 / math.sqrt(attention_dim)
-        self.last_weights: torch.Tensor | None = None
-        self.last_mask: torch.Tensor | None = None
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.query_proj(h), self.key_proj(h), self.value_proj(h)  # (B, T, A), (B, T, A), (B, T, D)
-        scores = torch.bmm(q, k.transpose(1, 2)) * self.scale  # (B, T, T)
-        scores = scores.masked_fill(~mask.unsqueeze(1), torch.finfo(scores.dtype).min)
-        weights = scores.softmax(-1)  # (B, T, T) over valid keys
-        self.last_weights, self.last_mask = weights.detach(), mask
-        return torch.bmm(weights, v)  # (B, T, D)
-
-
-class TemporalHead(nn.Module):
-    """(B, T, D) frame features -> logits: (Bi)LSTM, optional attention, masked mean, classifier."""
-
-    def __init__(
-        self,
-        *,
-        input_dim: int,
-        num_classes: int,
-        hidden_dim: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        attention: bool = True,
-        attention_dim: int = 256,
-    ) -> None:
-        super().__init__()
-        self.bidirectional = bidirectional
-        dirs = 2 if bidirectional else 1
-        # One single-layer LSTM per direction and layer: the backward one reads each clip reversed
-        # within its length, so padding never reaches a valid step (no pack_padded_sequence).
-        self.forward_rnns = nn.ModuleList(
-            nn.LSTM(input_dim if i == 0 else dirs * hidden_dim, hidden_dim, batch_first=True) for i in range(num_layers)
-        )
-        self.backward_rnns = nn.ModuleList(
-            nn.LSTM(input_dim if i == 0 else dirs * hidden_dim, hidden_dim, batch_first=True) for i in range(num_layers)
-        ) if bidirectional else None
-        self.out_dim = dirs * hidden_dim
-        self.attention = TemporalAttention(self.out_dim, attention_dim) if attention else None
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.out_dim, num_classes)
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        h = x  # (B, T, D)
-        for i, fwd in enumerate(self.forward_rnns):
-            out = fwd(h)[0]  # (B, T, H)
-            if self.backward_rnns is not None:
-                back = self.backward_rnns[i](reverse_within_length(h, lengths))[0]
-                out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)  # (B, T, 2H)
-            h = out
-        mask = valid_mask(lengths.to(h.device), h.shape[1])  # (B, T)
-        if self.attention is not None:
-            h = self.attention(h, mask)  # (B, T, 2H)
-        return self.fc(self.dropout(masked_mean(h, lengths.to(h.device))))  # (B, C)
-
-
 class CNNRNN(nn.Module):
-    """Seed 000's end-to-end network: ``forward(x: (B, T, 3, H, W), lengths: (B,)) -> logits (B, C)``.
+    """The CNN-RNN write-up's end-to-end network: ``forward(x: (B, T, 3, H, W), lengths: (B,)) -> logits (B, C)``.
 
     ``x`` is ImageNet-normalised float frames. After a forward pass with attention on,
     :meth:`attention_over_time` gives each clip's (B, T) attention over its frames.
@@ -158,13 +88,9 @@ class CNNRNN(nn.Module):
     Args:
         num_classes: number of classes C.
         arch, weights, init_seed, finetune_layers, bn_eval: the backbone (:class:`Backbone2D`).
-        hidden_dim: LSTM state size per direction.
-        num_layers: stacked LSTM layers.
-        bidirectional: BiLSTM (the CNN-RNN write-up) or a forward-only LSTM.
-        dropout: before the classifier.
-        attention: temporal self-attention before pooling (the CNN-RNN write-up) or plain pooling.
-        attention_dim: query/key size of the attention.
         input_dim: ignored (the suite passes the feature size to sequence heads).
+        **head: the head's settings (:class:`~ucfbench.models.heads.temporal.TemporalHead`:
+            ``hidden_dim``, ``num_layers``, ``bidirectional``, ``dropout``, ``attention``, ``attention_dim``).
     """
 
     def __init__(
@@ -176,21 +102,14 @@ class CNNRNN(nn.Module):
         init_seed: int = 0,
         finetune_layers: Sequence[str] = ("layer3", "layer4"),
         bn_eval: bool = True,
-        hidden_dim: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.3,
-        attention: bool = True,
-        attention_dim: int = 256,
         input_dim: int | None = None,
+        **head: Any,
     ) -> None:
         super().__init__()
         self.arch, self.weights = arch, weights
         self.backbone = Backbone2D(arch=arch, weights=weights, init_seed=init_seed,
                                    finetune_layers=finetune_layers, bn_eval=bn_eval)
-        self.head = TemporalHead(input_dim=self.backbone.out_dim, num_classes=num_classes, hidden_dim=hidden_dim,
-                                 num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
-                                 attention=attention, attention_dim=attention_dim)
+        self.head = TemporalHead(input_dim=self.backbone.out_dim, num_classes=num_classes, **head)
 
     def describe(self) -> dict:
         """What ``metrics.json`` records about the backbone this model trains end to end."""

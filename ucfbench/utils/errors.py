@@ -1,4 +1,4 @@
-"""Mistakes a user can fix: one exception type, "did you mean", and where to get a dataset.
+"""Mistakes a user can fix: the :class:`UserError` base, "did you mean", and where to get a dataset.
 
 No heavy imports: every entry point (and ``--help``) can use it. The commands print these errors
 as a few lines and exit with status 2 (:data:`EXIT_USAGE`); ``HYDRA_FULL_ERROR=1`` shows the
@@ -13,16 +13,6 @@ from collections.abc import Iterable
 
 EXIT_USAGE = 2
 
-# Errors that mean "the command line, the config or a file given is wrong", by (module, class):
-# checked only once their module is imported, so naming them here imports nothing.
-USER_ERRORS = (
-    ("ucfbench.utils.errors", "UsageError"),
-    ("ucfbench.data.base", "DatasetError"),
-    ("ucfbench.inference.model", "CheckpointError"),
-    ("ucfbench.backbones.frame_encoder", "WeightsUnavailableError"),
-    ("ucfbench.data.video", "VideoDecodeError"),  # a video of the user's dataset (the commands add the ways out)
-)
-
 # Hydra option of the dataset group -> (name, where to download it, an example dataset.root)
 DATASETS = {
     "ucf101": ("UCF101", "https://www.crcv.ucf.edu/data/UCF101.php (videos and the official split files)",
@@ -34,17 +24,20 @@ DATASETS = {
 }
 
 
-class UsageError(ValueError):
+class UserError(Exception):
+    """A mistake in what was asked (command line, config, a file given), not a bug.
+
+    Every package's error for such a mistake subclasses it; the commands print its message and
+    exit with :data:`EXIT_USAGE`.
+    """
+
+
+class UsageError(UserError, ValueError):
     """A command line or config value that cannot run; the message says what to type instead."""
 
 
-def is_user_error(err: BaseException) -> bool:
-    """True for the error types of :data:`USER_ERRORS` (a mistake in what was asked, not a bug)."""
-    for module, name in USER_ERRORS:
-        cls = getattr(sys.modules.get(module), name, None)
-        if cls is not None and isinstance(err, cls):
-            return True
-    return False
+class DatasetError(UserError, RuntimeError):
+    """The dataset on disk does not match what its configuration expects (see :func:`dataset_hint`)."""
 
 
 def did_you_mean(word: str, options: Iterable[str], *, prefix: str = "") -> str:

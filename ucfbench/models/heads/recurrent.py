@@ -1,10 +1,74 @@
-"""Shared body of the recurrent heads: an RNN over time, its last state, a linear classifier."""
+"""The one way the suite runs an RNN over valid steps (:class:`ValidStepRNN`), and the recurrent heads' body."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+
+from ucfbench.models.heads.masking import reverse_within_length
+
+
+class ValidStepRNN(nn.Module):
+    """A stacked, optionally bidirectional RNN that reads each sequence's valid steps only.
+
+    One single-layer RNN per layer and direction, the backward one over each sequence reversed within
+    its length (padding follows the valid steps: it never reaches a state that is read). No packing,
+    so the same module trains and exports to ONNX; parameters come in ``nn.RNNBase``'s order, so a
+    seed gives ``cell(..., num_layers, bidirectional)``'s initial weights.
+
+    Args:
+        cell: ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU``.
+        input_dim: feature size D.
+        hidden_dim: state size H per direction.
+        num_layers: stacked layers.
+        bidirectional: add a backward direction (outputs 2H).
+        dropout: on each layer's output but the last's, while training (as ``nn.RNNBase``).
+    """
+
+    def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_dim: int, *, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        dirs = 2 if bidirectional else 1
+        self.bidirectional, self.hidden_size = bidirectional, hidden_dim  # nn.RNNBase names
+        self.out_dim = dirs * hidden_dim
+        self.layers = nn.ModuleList(
+            nn.ModuleList(cell(input_dim if k == 0 else self.out_dim, hidden_dim, batch_first=True) for _ in range(dirs))
+            for k in range(num_layers)
+        )
+        self.dropout = nn.Dropout(dropout if num_layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> (B, T, dirs*H) outputs; steps ``t >= lengths[b]`` hold padding."""
+        lengths = lengths.to(x.device)
+        h = x
+        for k, directions in enumerate(self.layers):
+            if k:
+                h = self.dropout(h)
+            out = directions[0](h)[0]  # (B, T, H)
+            if self.bidirectional:
+                back = directions[1](reverse_within_length(h, lengths))[0]
+                out = torch.cat([out, reverse_within_length(back, lengths)], dim=-1)  # (B, T, 2H)
+            h = out
+        return h
+
+    def final_state(self, outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, dirs*H) outputs -> (B, dirs*H): the forward state after the last valid step and
+        the backward state after step 0 (where its reversed reading ends)."""
+        last = (lengths.to(outputs.device, torch.int64) - 1).clamp(min=0).view(-1, 1, 1)  # (B, 1, 1)
+        forward = outputs[..., : self.hidden_size].gather(1, last.expand(-1, 1, self.hidden_size)).squeeze(1)  # (B, H)
+        if not self.bidirectional:
+            return forward
+        return torch.cat([forward, outputs[:, 0, self.hidden_size :]], dim=-1)  # (B, 2H)
+
+
+def _from_rnnbase_keys(state_dict: dict, prefix: str, layers: int, bidirectional: bool) -> None:
+    """Rename a checkpoint's ``nn.RNNBase`` keys (``rnn.weight_ih_l1_reverse``) to :class:`ValidStepRNN`'s."""
+    for k in range(layers):
+        for d, suffix in enumerate(["", "_reverse"] if bidirectional else [""]):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                old = f"{prefix}rnn.{name}_l{k}{suffix}"
+                if old in state_dict:
+                    state_dict[f"{prefix}rnn.layers.{k}.{d}.{name}_l0"] = state_dict.pop(old)
 
 
 class RecurrentHead(nn.Module):
@@ -37,25 +101,16 @@ class RecurrentHead(nn.Module):
         input_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.rnn = self.cell(
-            input_dim, hidden_dim, num_layers=num_layers, batch_first=True,
-            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
-        )
+        self.rnn = ValidStepRNN(self.cell, input_dim, hidden_dim, num_layers=num_layers,
+                                bidirectional=bidirectional, dropout=dropout)
         self.input_dropout = nn.Dropout(input_dropout)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden_dim * (2 if bidirectional else 1), num_classes)
+        self.fc = nn.Linear(self.rnn.out_dim, num_classes)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
+        _from_rnnbase_keys(state_dict, prefix, len(self.rnn.layers), self.rnn.bidirectional)  # older checkpoints
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        x = self.input_dropout(x)
-        if bool((lengths == t).all()):
-            _, state = self.rnn(x)  # no padding: skip packing (faster, and exportable)
-        else:
-            # Packing stops each sequence at its length, so padding never reaches the state.
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, state = self.rnn(packed)
-        h = state[0] if isinstance(state, tuple) else state  # LSTM returns (h, c)
-        dirs = 2 if self.rnn.bidirectional else 1
-        h = h.view(self.rnn.num_layers, dirs, b, self.rnn.hidden_size)[-1]  # (dirs, B, H) of the top layer
-        h = h.transpose(0, 1).reshape(b, dirs * self.rnn.hidden_size)  # (B, dirs*H)
-        return self.fc(self.dropout(h))
+        outputs = self.rnn(self.input_dropout(x), lengths)  # (B, T, dirs*H)
+        return self.fc(self.dropout(self.rnn.final_state(outputs, lengths)))  # (B, C)
