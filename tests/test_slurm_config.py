@@ -12,8 +12,15 @@ from omegaconf import OmegaConf
 from tests.conftest import make_cfg
 from ucfbench.eval.sweep import describe_unfinished, sweep_jobs
 from ucfbench.utils.errors import UsageError
-from ucfbench.utils.slurm import (SLURM_LAUNCHER, CheckSlurmRequest, NodeGroup, _gpus, _minutes, check_request,
-                                  request_problems)
+from ucfbench.utils.slurm import (
+    SLURM_LAUNCHER,
+    CheckSlurmRequest,
+    NodeGroup,
+    _gpus,
+    _minutes,
+    check_request,
+    request_problems,
+)
 
 SMALL = [NodeGroup(cpus=2, mem_mb=20000, gpus=0, minutes=120)]
 

@@ -65,8 +65,8 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
         directory, every written path and the figures alone.
     """
     from ucfbench.eval.run_dir import load_runs
-    from ucfbench.eval.sweep import describe_unfinished
     from ucfbench.eval.study import aggregate, describe_groups, duplicate_runs, ensemble, paired_tests
+    from ucfbench.eval.sweep import describe_unfinished
     from ucfbench.eval.tables import render_latex, render_markdown
     from ucfbench.utils.io import atomic_write
 

@@ -8,7 +8,6 @@ and write the run's result files (:mod:`ucfbench.eval.run_dir`).
 from __future__ import annotations
 
 # ruff: noqa: E402 - the front door comes before the heavy imports
-import sys
 
 if __name__ == "__main__":  # --help and config mistakes answered before torch and Lightning load
     from ucfbench.cli.front import front_door

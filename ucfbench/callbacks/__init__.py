@@ -12,8 +12,15 @@ training (the Trainer's state), configured in ``conf/callbacks/`` and ``conf/tra
 """
 
 from ucfbench.callbacks.checkpointing import AtomicCheckpointIO, RunCheckpoint, SafeOnExceptionCheckpoint
-from ucfbench.callbacks.resume import (RandomState, Restarts, TrainTime, fit_seconds, resume_info,
-                                       scheduler_restarts, slurm_plugins)
+from ucfbench.callbacks.resume import (
+                                       RandomState,
+                                       Restarts,
+                                       TrainTime,
+                                       fit_seconds,
+                                       resume_info,
+                                       scheduler_restarts,
+                                       slurm_plugins,
+)
 
 __all__ = ["AtomicCheckpointIO", "RandomState", "Restarts", "RunCheckpoint", "SafeOnExceptionCheckpoint", "TrainTime",
            "fit_seconds", "resume_info", "scheduler_restarts", "slurm_plugins"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ucfbench.utils.commands import command
-from ucfbench.utils.errors import EXIT_USAGE, UsageError, did_you_mean, UserError, print_error
+from ucfbench.utils.errors import EXIT_USAGE, UsageError, UserError, did_you_mean, print_error
 
 __all__ = ["Command", "Key", "UsageError", "run_command", "setup_logging", "to_bool"]
 
