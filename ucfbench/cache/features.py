@@ -66,7 +66,7 @@ class FeatureSpec:
         if self.weights is not None:
             out["init_seed"] = None  # irrelevant for pretrained weights
         if self.library == "torchvision" and self.pool == "mean" and self.preprocess is None:
-            for name in ("library", "pool", "preprocess"):  # ResNet entries keep the key they had before timm
+            for name in ("library", "pool", "preprocess"):  # ResNet entries leave these out: their cache keys stay valid
                 del out[name]
         return out
 
