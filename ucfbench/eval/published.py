@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import yaml
 
-from ucfbench.eval.run_dir import CONFIG, Run, run_protocol
+from ucfbench.eval.run_dir import Run, RunDir, run_protocol
 
 DINOV2 = "DINOv2 (arXiv 2304.07193), Table 7"
 # (dataset, protocol, features.model, head, frames) -> (top-1 as a fraction, source)
@@ -23,7 +23,7 @@ PUBLISHED: dict[tuple[str, str, str, str, int], tuple[float, str]] = {
 
 def run_frames(run: Run) -> int | None:
     """Frames per video the run sampled (``features.sampler.num_frames`` in its ``config.yaml``), if known."""
-    path = run.path / CONFIG
+    path = RunDir(run.path).config
     if not path.is_file():
         return None
     try:
