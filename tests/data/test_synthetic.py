@@ -309,3 +309,20 @@ def test_two_jobs_generating_at_once_generate_once(tmp_path: Path) -> None:
 def test_spec_validation(bad: dict) -> None:
     with pytest.raises(ValueError, match="SyntheticSpec"):
         SyntheticSpec(**bad)
+
+
+@pytest.mark.parametrize("errno_", [28, 30, 13])  # ENOSPC, EROFS, EACCES
+def test_generation_on_a_full_or_read_only_disk_names_the_folder(tmp_path: Path, monkeypatch, errno_: int) -> None:
+    import os
+
+    from ucfbench.utils.errors import UserError
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(synthetic, "make_temp_dir", refuse)
+    root = tmp_path / "ucf"
+    with pytest.raises(UserError, match=re.escape(str(root))) as err:
+        generate(root, TINY)
+    assert "dataset.root" in str(err.value)
+    assert not root.exists()

@@ -30,7 +30,7 @@ import numpy as np
 from filelock import Timeout
 from rich.progress import Progress
 
-from ucfbench.utils.io import make_temp_dir
+from ucfbench.utils.io import is_write_failure, make_temp_dir, write_error
 from ucfbench.utils.locks import file_lock
 
 __all__ = [
@@ -355,8 +355,19 @@ def generate(root: str | Path, spec: SyntheticSpec) -> Path:
 
     Raises:
         FileExistsError: ``root`` is non-empty and was not generated from ``spec``.
+        WriteError: the disk is full, or the folder read-only or not ours (the message names it).
     """
     root = Path(root)
+    try:
+        return _generate(root, spec)
+    except OSError as err:
+        if not is_write_failure(err):
+            raise
+        raise write_error(root, err, what="generate the synthetic dataset in",
+                          hint="or set dataset.root (or UCFBENCH_HOME) to a folder you can write") from err
+
+
+def _generate(root: Path, spec: SyntheticSpec) -> Path:
     if is_generated(root, spec):
         log.info("synthetic dataset already at %s", root)
         return root
