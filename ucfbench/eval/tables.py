@@ -192,12 +192,7 @@ def latex_table(rows: list[dict], info: dict) -> str:
                + (f" {tex_escape(SINGLE_SEED_NOTE.replace('`', ''))}." if single_seed(info, rows) else "")
                + "".join(rf" \textbf{{Warning:}} {tex_escape(w)}." for w in info["warnings"]))
     label = "tab:" + re.sub(r"[^A-Za-z0-9]+", "-", "-".join(map(str, info_key(info)))).strip("-")
-    lines = [r"\begin{table}[htbp]", r"  \centering", f"  \\caption{{{caption}}}", f"  \\label{{{label}}}",
-             f"  \\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"    \toprule",
-             "    " + " & ".join(header) + r" \\", r"    \midrule"]
-    lines += ["    " + " & ".join(cells) + r" \\" for cells in body]
-    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]
-    return "\n".join(lines)
+    return _latex_table(caption, label, header, body)
 
 
 def info_key(info: dict) -> tuple:
@@ -279,6 +274,11 @@ def latex_order_table(rows: list[dict], info: dict) -> str:
                + ("; published: the top-1 reported for the same dataset, backbone, probe and frames" if cited else "")
                + ".")
     label = "tab:order-" + re.sub(r"[^A-Za-z0-9]+", "-", "-".join(map(str, info_key(info)))).strip("-")
+    return _latex_table(caption, label, header, body)
+
+
+def _latex_table(caption: str, label: str, header: list[str], body: list[list[str]]) -> str:
+    """A booktabs ``table`` float: the first column left-aligned, the others right-aligned."""
     lines = [r"\begin{table}[htbp]", r"  \centering", f"  \\caption{{{caption}}}", f"  \\label{{{label}}}",
              f"  \\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"    \toprule",
              "    " + " & ".join(header) + r" \\", r"    \midrule"]
