@@ -65,8 +65,10 @@ def test_user_errors_share_one_base_class() -> None:
     from ucfbench.inference.model import CheckpointError
     from ucfbench.utils.errors import UsageError, UserError
 
-    for cls in (UsageError, DatasetError, CheckpointError, WeightsUnavailableError, VideoDecodeError):
+    for cls in (UsageError, DatasetError, CheckpointError, WeightsUnavailableError):
         assert issubclass(cls, UserError), cls
         assert explain(cls("what to do")) == "what to do"
+    assert issubclass(VideoDecodeError, UserError)  # a broken video of the user's: the message adds the ways out
+    assert "on_bad_video=skip" in explain(VideoDecodeError("x.mp4: not a video"), dataset="folder", root="/data")
     assert explain(RuntimeError("a bug")) is None
     assert "Download UCF101" in explain(DatasetError("no videos"), dataset="ucf101")

@@ -124,7 +124,7 @@ def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
         values.get("trainer", {}).pop("devices", None)  # which GPU a joblib job got is not what it is
         return values
 
-    return metrics if job(OmegaConf.loadRunDir(out_dir).config) == job(cfg) else None
+    return metrics if job(OmegaConf.load(RunDir(out_dir).config)) == job(cfg) else None
 
 
 def _continue_hint(out_dir: Path) -> str:
