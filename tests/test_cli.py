@@ -172,7 +172,7 @@ def test_run_help_lists_groups_and_examples(tmp_path: Path) -> None:
     out = result.stdout
     assert out.startswith("ucfbench run: train and test a video action recognition model.")
     model_line = next(line for line in out.splitlines() if line.startswith("model: "))
-    assert model_line.startswith("model: bilstm, cnn_rnn, gru,") and "_base" not in model_line
+    assert model_line.startswith("model: attentive_probe, bilstm, cnn_rnn, gru,") and "_base" not in model_line
     assert "dataset: folder, hmdb51" in out
     assert out.count("\n  uv run ucfbench ") >= 5 and "powered by Hydra" not in out
 

@@ -108,10 +108,18 @@ def _attach_meta(path: Path, meta: dict) -> None:
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def _cases(num_frames: int) -> list[tuple[int, int]]:
-    """(batch, time) of the parity inputs: the trained length, shorter and longer ones, batch 1-3."""
+def _cases(num_frames: int, max_frames: int | None = None) -> list[tuple[int, int]]:
+    """(batch, time) of the parity inputs: the trained length, shorter and longer ones, batch 1-3;
+    no longer one for a head with weights for at most ``max_frames`` steps (``linear_concat``)."""
     t = max(2, num_frames)
-    return [(1, t), (3, max(2, t // 2 + 1)), (2, t + 3)]
+    cases = [(1, t), (3, max(2, t // 2 + 1)), (2, t + 3)]
+    return [(b, n) for b, n in cases if max_frames is None or n <= max_frames]
+
+
+def _max_frames(module: nn.Module) -> int | None:
+    """The most time steps ``module`` accepts: the smallest ``max_frames`` of its parts (None: any)."""
+    limits = [m.max_frames for m in module.modules() if isinstance(getattr(m, "max_frames", None), int)]
+    return min(limits) if limits else None
 
 
 def parity(module: nn.Module, path: Path, make_input, cases: list[tuple[int, int]], names: list[str]) -> float:
@@ -178,7 +186,7 @@ def export_onnx(trained: TrainedModel, out_dir: str | Path, *, opset: int | None
         example = (make_input(2, 5, gen), torch.tensor([5, 3]))
         exporter = _export(module, example, path, names, opset)
         _attach_meta(path, {**meta, "kind": kind, "inputs": inputs, "exporter": exporter})
-        cases = _cases(n)
+        cases = _cases(n, _max_frames(module))
         diff = parity(module, path, make_input, cases, names)
         results.append(ExportResult(path=path, kind=kind, exporter=exporter, max_abs_diff=diff, cases=cases, tol=tol))
         log.info("%s: %s exporter, max |torch - onnxruntime| = %.3g over (B, T) %s", path, exporter, diff, cases)

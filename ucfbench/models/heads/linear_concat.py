@@ -35,6 +35,11 @@ class LinearConcatHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(num_frames * input_dim, num_classes)
 
+    @property
+    def max_frames(self) -> int:
+        """The most time steps the layer takes (ONNX export checks parity up to it)."""
+        return self.num_frames
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         if t > self.num_frames:
