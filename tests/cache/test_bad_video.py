@@ -49,7 +49,7 @@ def test_skip_records_the_bad_video_and_leaves_it_out(damaged, tmp_path: Path) -
     assert cache.unreadable() == [bad]
     ((video, why),) = cache.unreadable_videos()  # the decoder's error is kept with the row
     assert video == bad and Path(bad).name in why
-    state = cache.state()
+    state = cache.states()
     assert (state == UNREADABLE).sum() == 1 and (state == DONE).sum() == len(state) - 1
     dataset.on_bad_video = "skip"
     encoder = FrameEncoder(model=SPEC.arch, weights=SPEC.weights, init_seed=SPEC.init_seed, size=SPEC.size)

@@ -65,7 +65,7 @@ def test_extraction_fills_a_complete_cache(tiny_dataset, tmp_path: Path) -> None
     n = len(tiny_dataset.records())
     assert feats.shape == (n, 8, 512) and feats.dtype == np.float16
     assert not feats.flags.writeable  # memory-mapped read-only
-    assert (lengths == 8).all() and (cache.state() == DONE).all()
+    assert (lengths == 8).all() and (cache.states() == DONE).all()
     assert np.isfinite(feats).all() and feats.std() > 0
     # Distinct videos give distinct features; a second call is a cache hit.
     assert not np.allclose(feats[0], feats[1])
@@ -91,7 +91,7 @@ def test_interrupted_extraction_resumes_without_losing_rows(tiny_dataset, tmp_pa
 
     encoder = FrameEncoder(model="resnet18", weights=None)
     cache = feature_cache(tiny_dataset, SPEC, root=tmp_path / "resumed", dim=encoder.out_dim)
-    state = cache.state()
+    state = cache.states()
     assert (state == DONE).sum() == 4 and (state == PENDING).sum() == len(state) - 4
     assert not cache.is_complete()
     with pytest.raises(RuntimeError, match="incomplete"):

@@ -80,7 +80,7 @@ def test_loading_a_damaged_cache_refuses_it(tiny_dataset, reference, tmp_path: P
     assert cache.dir == entry
     with pytest.raises(CacheUnreadableError, match="damaged rows"):
         cache.load()  # what a DataModule reads: never the damaged array
-    assert cache.state()[2] == PENDING and not cache.is_complete()  # the next run extracts it again
+    assert cache.states()[2] == PENDING and not cache.is_complete()  # the next run extracts it again
     assert _extract(tiny_dataset, tmp_path).extracted == 1
 
 
@@ -105,7 +105,7 @@ def test_flipped_states_are_extracted_again_not_trusted(tiny_dataset, reference,
     with caplog.at_level(logging.WARNING):
         cache = _extract(tiny_dataset, tmp_path, on_bad_video="error")
     assert cache.extracted == len(rows) and str(entry) in caplog.text
-    assert (cache.state() == DONE).all() and cache.unreadable() == []
+    assert (cache.states() == DONE).all() and cache.unreadable() == []
     feats, lengths = cache.load()
     ref, ref_lengths = reference.load()
     np.testing.assert_array_equal(lengths, ref_lengths)

@@ -112,12 +112,12 @@ def test_decoded_clip_cache_is_reused_and_a_bad_video_leaves_no_partial_row(tmp_
     ds = _dataset(tmp_path / "videos", records, cache, on_bad_video="error")
     with pytest.raises(VideoDecodeError, match="bad.avi"):
         ds[3]
-    assert cache.state(3) == PENDING  # nothing written for the failed video
+    assert cache.row_state(3) == PENDING  # nothing written for the failed video
     first = [ds[i] for i in range(3)]
-    assert [cache.state(i) for i in range(4)] == [DONE, DONE, DONE, PENDING]
+    assert [cache.row_state(i) for i in range(4)] == [DONE, DONE, DONE, PENDING]
 
     skipping = _dataset(tmp_path / "videos", records, cache, on_bad_video="skip")
-    assert skipping[3]["lengths"] == 0 and cache.state(3) == UNREADABLE
+    assert skipping[3]["lengths"] == 0 and cache.row_state(3) == UNREADABLE
     frames = np.load(cache.dir / "frames.npy", mmap_mode="r")
     assert not frames[3].any()  # the bad row holds no frames
 

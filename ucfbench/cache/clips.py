@@ -64,13 +64,14 @@ class DecodedClipCache(RowCache):
             self._maps = (os.getpid(), {name: self.open_array(name) for name in self.arrays})
         return self._maps[1]
 
-    def state(self, row: int) -> int:
+    def row_state(self, row: int) -> int:
+        """One row's state (:meth:`states` reads them all)."""
         return int(self._open()["state"][row])
 
     def is_unreadable(self, row: int) -> bool:
         """Whether ``row``'s video was recorded as one that cannot be decoded, with the reason
         (a state without one is damage: the video is decoded again)."""
-        return self.state(row) == UNREADABLE and row in self.unreadable_reasons()
+        return self.row_state(row) == UNREADABLE and row in self.unreadable_reasons()
 
     def get(self, row: int) -> tuple[np.ndarray, int] | None:
         """The cached clip of ``row`` and its length, or None when it is not cached (or damaged)."""

@@ -119,12 +119,8 @@ class FeatureCache(RowCache):
     def is_complete(self) -> bool:
         return (self.dir / "COMPLETE").is_file()
 
-    def state(self) -> np.ndarray:
-        """(N,) uint8 row states (a fresh read, so other processes' writes are seen)."""
-        return self.states()
-
     def pending_rows(self) -> np.ndarray:
-        return np.flatnonzero(self.state() == PENDING)
+        return np.flatnonzero(self.states() == PENDING)
 
     # -- writing --------------------------------------------------------------------------
     def write(self, rows: np.ndarray, features: np.ndarray, lengths: np.ndarray) -> None:
@@ -137,7 +133,7 @@ class FeatureCache(RowCache):
 
     def finalize(self) -> None:
         """Write the COMPLETE marker once no row is pending."""
-        state = self.state()
+        state = self.states()
         if (state == PENDING).any():
             raise RuntimeError(f"feature cache {self.dir}: {int((state == PENDING).sum())} rows still pending")
         unreadable = [self.records[i].relpath for i in np.flatnonzero(state == UNREADABLE)]

@@ -315,7 +315,7 @@ class FeatureDataModule(ActionDataModule):
 
     def _index_splits(self) -> None:
         features, lengths = self.cache.load()
-        bad = set(np.flatnonzero(self.cache.state() == UNREADABLE).tolist())
+        bad = set(np.flatnonzero(self.cache.states() == UNREADABLE).tolist())
         for name in ("train", "val", "test"):
             records = self.dataset.subset(name)
             rows = self.cache.rows_of(records)
