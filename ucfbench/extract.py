@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 
 from ucfbench.cli.main import hydra_main
-from ucfbench.datamodules.feature_datamodule import FeatureDataModule
+from ucfbench.datamodules import model_input
 from ucfbench.utils.errors import UsageError
 from ucfbench.utils.resolvers import register_resolvers
 
@@ -45,9 +45,9 @@ def extract_in_job() -> None:
 
 @hydra_main(config_path="../conf", config_name="extract")  # + validate_config, short user errors
 def main(cfg: DictConfig) -> None:
+    if (reads := model_input(cfg)) != "features":
+        raise UsageError(f"the model reads {reads}, not cached features: nothing to extract")
     datamodule = instantiate(cfg.data)
-    if not isinstance(datamodule, FeatureDataModule):
-        raise UsageError(f"the model reads {cfg.model.get('input')}, not cached features: nothing to extract")
     datamodule.dataset.prepare()
     cache = datamodule.extract(devices=cfg.features.devices, strategy=cfg.features.strategy)
     if cache.is_complete():

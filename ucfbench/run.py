@@ -41,6 +41,8 @@ from ucfbench.utils.resolvers import register_resolvers
 
 log = logging.getLogger("ucfbench")
 register_resolvers()
+
+
 def train(cfg: DictConfig) -> dict:
     """Run one job; return the metrics written to ``metrics.json``."""
     out_dir = Path(cfg.paths.output_dir)
@@ -48,7 +50,7 @@ def train(cfg: DictConfig) -> dict:
     reads = model_input(cfg)  # the model and the data agree on what the model reads
     if not cfg.resume and scheduler_restarts() > 0:
         cfg.resume = True  # SLURM started this job again: continue it (and its W&B run), never start over
-    if cfg.resume and (done := _finished(out_dir, cfg)) is not None:
+    if cfg.resume and (done := _finished(files, cfg)) is not None:
         log.info("%s already holds this run's results: kept, not trained again (resume=true)", out_dir)
         return done
     if rank_zero_only.rank == 0:
@@ -110,12 +112,12 @@ def train(cfg: DictConfig) -> dict:
     return metrics
 
 
-def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
-    """The results of this same job when it already finished in ``out_dir`` (a study run again with
+def _finished(files: RunDir, cfg: DictConfig) -> dict | None:
+    """The results of this same job when it already finished in ``files`` (a study run again with
     resume=true keeps them): a complete metrics.json, and the saved config equal to this one except
     for ``resume``, ``verbose`` and the GPU index (a changed config, e.g. more epochs, trains on from last.ckpt)."""
-    metrics = finished_metrics(out_dir)
-    if metrics is None or not RunDir(out_dir).config.is_file():
+    metrics = finished_metrics(files.path)
+    if metrics is None or not files.config.is_file():
         return None
 
     def job(conf: DictConfig) -> dict:
@@ -124,7 +126,7 @@ def _finished(out_dir: Path, cfg: DictConfig) -> dict | None:
         values.get("trainer", {}).pop("devices", None)  # which GPU a joblib job got is not what it is
         return values
 
-    return metrics if job(OmegaConf.load(RunDir(out_dir).config)) == job(cfg) else None
+    return metrics if job(OmegaConf.load(files.config)) == job(cfg) else None
 
 
 def _continue_hint(out_dir: Path) -> str:

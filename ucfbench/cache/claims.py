@@ -29,16 +29,24 @@ MIN_CLAIM_TIMEOUT = 60.0
 _KEYS = {"owner": str, "host": str, "pid": int, "time": (int, float), "rows": list}
 
 
-def check_claim_settings(claim_size: int | None, claim_timeout: float) -> None:
-    """Raise :class:`UsageError` unless ``claim_size`` (None: default) >= 1 and ``claim_timeout`` >=
-    :data:`MIN_CLAIM_TIMEOUT` seconds."""
+def claim_problems(claim_size: int | None, claim_timeout: float | None) -> list[str]:
+    """What is wrong with the claim settings: ``claim_size`` (None: default) must be >= 1 and
+    ``claim_timeout`` (None: default) >= :data:`MIN_CLAIM_TIMEOUT` seconds."""
+    problems = []
     if claim_size is not None and (isinstance(claim_size, bool) or not isinstance(claim_size, int) or claim_size < 1):
-        raise UsageError(f"features.claim_size={claim_size}: videos a job claims at a time, an integer >= 1 "
-                         "(or null: 4 batches)")
-    if isinstance(claim_timeout, bool) or not isinstance(claim_timeout, int | float) or not (
-            claim_timeout >= MIN_CLAIM_TIMEOUT):
-        raise UsageError(f"features.claim_timeout={claim_timeout}: seconds without progress before another job "
-                         f"takes over a claim, a number >= {MIN_CLAIM_TIMEOUT:.0f}")
+        problems.append(f"features.claim_size={claim_size}: videos a job claims at a time, an integer >= 1 "
+                        "(or null: 4 batches)")
+    if claim_timeout is not None and (isinstance(claim_timeout, bool) or not isinstance(claim_timeout, int | float)
+                                      or not claim_timeout >= MIN_CLAIM_TIMEOUT):
+        problems.append(f"features.claim_timeout={claim_timeout}: seconds without progress before another job "
+                        f"takes over a claim, a number >= {MIN_CLAIM_TIMEOUT:.0f}")
+    return problems
+
+
+def check_claim_settings(claim_size: int | None, claim_timeout: float) -> None:
+    """Raise :class:`UsageError` naming the first of :func:`claim_problems`."""
+    if problems := claim_problems(claim_size, claim_timeout):
+        raise UsageError(problems[0])
 
 
 def pid_start(pid: int) -> int | None:

@@ -256,7 +256,7 @@ class RowCache:
         rows = np.asarray(rows, dtype=np.int64)
         data = np.asarray(data).astype(self.dtype, copy=False)
         if data.dtype.kind == "f":
-            bad = ~np.isfinite(data.reshape(len(rows), -1)).all(axis=1)
+            bad = nonfinite_rows(data)
             if bad.any():
                 names = ", ".join(self.records[r].relpath for r in rows[bad])
                 raise ValueError(f"non-finite values in the {self.kind} rows of {names}; not written to {self.dir}")
@@ -270,14 +270,15 @@ class RowCache:
         """Mark rows (done, unreadable, pending) and drop this process's claim on them; ``why``: the
         decoder's error, kept for unreadable rows (``unreadable.json``)."""
         rows = np.asarray(rows, dtype=np.int64)
+        marked = set(rows.tolist())
         with self.locked():
             reasons = self.unreadable_reasons()
             if state == UNREADABLE:
-                reasons.update({r: why or "could not be decoded" for r in rows.tolist()})
+                reasons.update(dict.fromkeys(marked, why or "could not be decoded"))
                 self._write_reasons(reasons)  # before the state: an unreadable row always has its reason
             self._pwrite("state", rows, np.full(len(rows), state, dtype=np.uint8))
-            if state != UNREADABLE and reasons.keys() & set(rows.tolist()):
-                self._write_reasons({r: w for r, w in reasons.items() if r not in set(rows.tolist())})
+            if state != UNREADABLE and reasons.keys() & marked:
+                self._write_reasons({r: w for r, w in reasons.items() if r not in marked})
             self._update_claims(release=rows)
         if state != PENDING:
             self.written += len(rows)

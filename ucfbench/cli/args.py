@@ -39,7 +39,6 @@ class Command:
         keys: ``key -> Key``, in the order help lists them.
         exits: exit status -> meaning.
         positional: the key a bare argument fills (``report <dir>`` is ``report dir=<dir>``).
-        details: more help text after the arguments.
     """
 
     name: str
@@ -47,7 +46,6 @@ class Command:
     keys: dict[str, Key]
     exits: dict[int, str]
     positional: str | None = None
-    details: str = ""
     required: tuple[str, ...] = field(default=())
 
     def usage(self) -> str:
@@ -71,8 +69,6 @@ class Command:
             extra = "; ".join(x for x in (default, "repeatable" if key.repeatable else "",
                                           "may be given bare" if k == self.positional else "") if x)
             lines.append(f"  {k:<{width}}{key.help}" + (f" ({extra})" if extra else ""))
-        if self.details:
-            lines += ["", self.details]
         lines += ["", "exit status: " + "; ".join(f"{code} {what}" for code, what in sorted(self.exits.items()))]
         return "\n".join(lines)
 

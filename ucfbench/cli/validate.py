@@ -20,7 +20,6 @@ MIN_INT = {
     "trainer.num_nodes": (1, "machines"),
     "trainer.log_every_n_steps": (1, "steps between logged training metrics"),
     "data.test_views": (1, "clips averaged per test video"),
-    "features.claim_size": (1, "videos a job claims at a time when jobs extract together (or null: 4 batches)"),
     "data.eval_batch_size": (1, "videos per validation / test batch"),
 }
 POSITIVE = {"model.optimizer.lr": "learning rate"}
@@ -92,13 +91,9 @@ def validate_config(cfg: DictConfig, *, overrides: list[str] = (), groups: set[s
     seed = _select(cfg, "seed")
     if seed is not None and (not _is_int(seed) or not 0 <= seed <= SEED_MAX):
         problems.append(f"seed={seed}: an integer from 0 to {SEED_MAX} (2**32 - 1, numpy's range)")
-    timeout = _select(cfg, "features.claim_timeout")
-    if timeout is not None:
-        from ucfbench.cache.claims import MIN_CLAIM_TIMEOUT
+    from ucfbench.cache.claims import claim_problems  # the extraction checks the same (cache/claims.py)
 
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not timeout >= MIN_CLAIM_TIMEOUT:
-            problems.append(f"features.claim_timeout={timeout}: seconds without progress before another job takes "
-                            f"over a claim, a number >= {MIN_CLAIM_TIMEOUT:.0f}")
+    problems += claim_problems(_select(cfg, "features.claim_size"), _select(cfg, "features.claim_timeout"))
     resume = _select(cfg, "resume")
     if resume is not None and not isinstance(resume, bool):
         problems.append(f"resume={resume}: true or false")

@@ -93,7 +93,8 @@ def holdout_fraction(
     units: dict[Hashable, Counter] = {}
     for r in records:
         units.setdefault(key(r), Counter())[r.label] += 1
-    target = {c: fraction * n for c, n in Counter(r.label for r in records).items()}
+    total = Counter(r.label for r in records)
+    target = {c: fraction * n for c, n in total.items()}
     names = sorted(units, key=str)
     held_count: Counter = Counter()
     held: set[Hashable] = set()
@@ -108,7 +109,6 @@ def holdout_fraction(
                 held.add(names[j])
                 held_count.update(counts)
     if fraction > 0:
-        total = Counter(r.label for r in records)
         for j in order:
             counts = units[names[j]]
             if names[j] not in held and any(held_count[c] == 0 for c in counts) \

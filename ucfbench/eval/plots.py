@@ -328,8 +328,8 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     fig = Figure(figsize=(max(8.0, 0.9 * len(rows) + 2.0), 3.6 * panels + 1.2), layout="constrained")
     axes = list(fig.subplots(panels, 1, squeeze=False).flat)  # one above the other: room for many heads
     x = np.arange(len(rows))
-    keys = (("top1", "forward", "#0072B2"), ("top1_reversed", "frames reversed", "#D55E00"),
-            ("top1_shuffled", "frames shuffled", "#E69F00"))  # Okabe-Ito
+    keys = (("top1", "forward", PALETTE[0]), ("top1_reversed", "frames reversed", PALETTE[5]),
+            ("top1_shuffled", "frames shuffled", PALETTE[1]))
     width = 0.8 / len(keys)
     for j, (key, _, color) in enumerate(keys):
         values, errors = bar_data(rows, key)
@@ -341,7 +341,7 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     axes[0].set(title="top-1 accuracy (%): forward, reversed, shuffled", ylim=(0, 119), yticks=range(0, 101, 20))
     if partner:
         values, errors = bar_data(rows, "reversed_to_partner")
-        _bars(axes[1], x, rows, values, errors, colors=["#CC79A7"] * len(rows), fmt="{:.0f}")
+        _bars(axes[1], x, rows, values, errors, colors=[PALETTE[3]] * len(rows), fmt="{:.0f}")
         axes[1].set(title="reversed → partner class (%)", ylim=(0, 109))
     for ax in axes:
         ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",

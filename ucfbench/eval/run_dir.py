@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from ucfbench.data.types import VideoRecord
 from ucfbench.utils.io import atomic_write
 
-if TYPE_CHECKING:  # no Lightning or torchmetrics for the readers (predict starts fast)
+if TYPE_CHECKING:  # no torch, Lightning or torchmetrics for the readers (predict starts fast)
     import lightning as L
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,8 @@ class RunDir:
     predictions = property(lambda self: self.path / "predictions.csv")
     test_probs = property(lambda self: self.path / "test_probs.npy")
     skipped = property(lambda self: self.path / "skipped.txt")
+    order = property(lambda self: self.path / "order.csv")
+    order_pairs = property(lambda self: self.path / "order_pairs.csv")
 
     @classmethod
     def of_checkpoint(cls, ckpt: str | Path) -> RunDir:
@@ -213,9 +215,9 @@ def write_test_results(
         order, order_classes, order_pairs = order_metrics(probs, probs_reversed, probs_shuffled, labels,
                                                           classes=classes, pairs=pairs)
         metrics.update(order)
-        atomic_write(out_dir / "order.csv", _csv(order_classes))
+        atomic_write(files.order, _csv(order_classes))
         if pairs:
-            atomic_write(out_dir / "order_pairs.csv", _csv(order_pairs))
+            atomic_write(files.order_pairs, _csv(order_pairs))
 
     conf = confusion_matrix(probs, labels).numpy()
     support = conf.sum(1)
@@ -354,7 +356,7 @@ def finished_metrics(run_dir: str | Path) -> dict | None:
     """The ``metrics.json`` of a run that finished (written last, so its presence means the results
     are complete), or ``None`` where it is missing, unreadable or lacks a test result."""
     try:
-        metrics = json.loads((Path(run_dir) / METRICS).read_text())
+        metrics = json.loads(RunDir(run_dir).metrics.read_text())
     except (OSError, ValueError):
         return None
     return metrics if isinstance(metrics, dict) and all(k in metrics for k in REQUIRED) else None

@@ -27,10 +27,6 @@ class Job:
     overrides: tuple[str, ...] | None
     state: str  # "finished", "unfinished" (a folder, no results) or "not started"
 
-    @property
-    def path_name(self) -> str:
-        return str(self.num)
-
 
 def _planned(config) -> list[list[str]] | None:
     """The jobs Hydra's basic sweeper makes of this multirun's config, in job-number order."""

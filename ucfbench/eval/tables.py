@@ -38,8 +38,9 @@ def _pct(mean: float, std: float = math.nan) -> str:
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if not math.isnan(std) else "")
 
 
-def _ci(row: dict, sep: str = "–") -> str:
-    low, high = row["top1_ci95_low"], row["top1_ci95_high"]
+def _ci(row: dict, key: str = "top1", sep: str = "–") -> str:
+    """The 95% CI of ``key`` in percent, or a dash where there is none."""
+    low, high = row.get(f"{key}_ci95_low", math.nan), row.get(f"{key}_ci95_high", math.nan)
     return "–" if math.isnan(low) else f"{100 * low:.1f}{sep}{100 * high:.1f}"
 
 
@@ -219,11 +220,6 @@ def _has_partner(rows: list[dict]) -> bool:
     return any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
 
 
-def _order_ci(row: dict, key: str, sep: str = "–") -> str:
-    low, high = row.get(f"{key}_ci95_low", math.nan), row.get(f"{key}_ci95_high", math.nan)
-    return "–" if math.isnan(low) else f"{100 * low:.1f}{sep}{100 * high:.1f}"
-
-
 def markdown_order(rows: list[dict]) -> list[str]:
     """Lines of ``report.md`` for one group: the order table (if measured) and the published numbers (if any)."""
     lines: list[str] = []
@@ -232,8 +228,8 @@ def markdown_order(rows: list[dict]) -> list[str]:
         header = ["model", "top-1 (%)", "top-1 reversed (%)", "reversed 95% CI", "top-1 shuffled (%)",
                   "shuffled 95% CI", "flip rate reversed (%)", *(["reversed → partner (%)"] if partner else [])]
         body = [[r["model"], _pct(r["top1_mean"], r["top1_std"]),
-                 _pct(r["top1_reversed_mean"], r["top1_reversed_std"]), _order_ci(r, "top1_reversed"),
-                 _pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), _order_ci(r, "top1_shuffled"),
+                 _pct(r["top1_reversed_mean"], r["top1_reversed_std"]), _ci(r, "top1_reversed"),
+                 _pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), _ci(r, "top1_shuffled"),
                  _pct(r["reversal_flip_rate_mean"], r["reversal_flip_rate_std"]),
                  *([_pct(r["reversed_to_partner_mean"], r["reversed_to_partner_std"])] if partner else [])]
                 for r in rows]
@@ -260,8 +256,8 @@ def latex_order_table(rows: list[dict], info: dict) -> str:
     header = ["Model", r"Top-1 (\%)", r"Reversed (\%)", r"95\% CI", r"Shuffled (\%)", r"95\% CI", r"Flip (\%)",
               *([r"Rev.\ $\to$ partner (\%)"] if partner else []), *([r"Published (\%)"] if cited else [])]
     body = [[r"\texttt{" + tex_escape(r["model"]) + "}", _tex_pct(r["top1_mean"], r["top1_std"]),
-             _tex_pct(r["top1_reversed_mean"], r["top1_reversed_std"]), f"[{_order_ci(r, 'top1_reversed', ', ')}]",
-             _tex_pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), f"[{_order_ci(r, 'top1_shuffled', ', ')}]",
+             _tex_pct(r["top1_reversed_mean"], r["top1_reversed_std"]), f"[{_ci(r, 'top1_reversed', ', ')}]",
+             _tex_pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), f"[{_ci(r, 'top1_shuffled', ', ')}]",
              _tex_pct(r["reversal_flip_rate_mean"], r["reversal_flip_rate_std"]),
              *([_tex_pct(r["reversed_to_partner_mean"], r["reversed_to_partner_std"])] if partner else []),
              *([_tex_pct(r.get("published_top1", math.nan))] if cited else [])]

@@ -93,7 +93,7 @@ class SequenceHeadModel(nn.Module):
     def __init__(self, encoder: FrameEncoder, classifier: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
-        self.classifier = classifier  # TrainedClassifier (input standardisation + head), or its export twin
+        self.classifier = classifier  # TrainedClassifier (input standardisation + head)
 
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) preprocessed frames -> (B, T, D), rounded to float16 as extraction caches them."""

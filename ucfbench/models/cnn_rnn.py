@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
-from ucfbench.models.heads.temporal import TemporalAttention, TemporalHead  # noqa: F401 (the head's attention)
+from ucfbench.models.heads.temporal import TemporalHead
 
 STAGES = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
 
