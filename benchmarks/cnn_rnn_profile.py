@@ -31,11 +31,13 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ucfbench.backbones.trainable import Backbone2D  # noqa: E402
 from ucfbench.data.clips import ClipDataset  # noqa: E402
 from ucfbench.data.sampling import StrideSampler  # noqa: E402
 from ucfbench.data.synthetic import SyntheticUCF101  # noqa: E402
 from ucfbench.data.transforms import ClipTransform  # noqa: E402
-from ucfbench.models.cnn_rnn import CNNRNN  # noqa: E402
+from ucfbench.models.classifier import VideoClassifier  # noqa: E402
+from ucfbench.models.heads.temporal import TemporalHead  # noqa: E402
 
 UCF101_TRAIN_CLIPS = 9537  # split 1 training list
 
@@ -59,7 +61,7 @@ def measure_decode(ds: ClipDataset, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def measure_compute(net: CNNRNN, x: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, *,
+def measure_compute(net: VideoClassifier, x: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, *,
                     precision: str, steps: int, device: torch.device) -> dict:
     """Mean ms per clip of each part of a training step, on ``x`` (B, T, 3, H, W)."""
     params = [p for p in net.parameters() if p.requires_grad]
@@ -69,7 +71,7 @@ def measure_compute(net: CNNRNN, x: torch.Tensor, lengths: torch.Tensor, labels:
     for step in range(steps + 2):  # two warmup steps
         t = [time.perf_counter()]
         with _autocast(device, precision):
-            feats = net.frame_features(x)  # (B, T, D)
+            feats = net.features(x)  # (B, T, D)
             _sync(device)
             t.append(time.perf_counter())
             logits = net.head(feats, lengths)
@@ -104,7 +106,7 @@ def measure_compute(net: CNNRNN, x: torch.Tensor, lengths: torch.Tensor, labels:
     return ms
 
 
-def measure_train(net: CNNRNN, ds: ClipDataset, *, batch: int, accumulate: int, workers: int, steps: int,
+def measure_train(net: VideoClassifier, ds: ClipDataset, *, batch: int, accumulate: int, workers: int, steps: int,
                   precision: str, device: torch.device) -> float:
     """Clips per second of the real loop: workers decode while the model trains."""
     # forkserver: this process decoded videos (PyAV threads) before, and a forked worker can hang on
@@ -162,7 +164,8 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     layers = ["all"] if args.finetune == "all" else args.finetune.split(",")
-    net = CNNRNN(num_classes=101, arch=args.arch, weights=None, finetune_layers=layers).to(device).train()
+    encoder = Backbone2D(arch=args.arch, weights=None, finetune_layers=layers)
+    net = VideoClassifier(encoder=encoder, head=TemporalHead(input_dim=encoder.out_dim, num_classes=101)).to(device).train()
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{args.threads}",
               **{k: v for k, v in vars(args).items() if k not in ("root",)}}
 

@@ -41,10 +41,12 @@ from torch.utils.data import DataLoader  # noqa: E402
 from train_loop import compose_cfg, input_stats, memory_loader, study_heads  # noqa: E402
 
 from ucfbench.backbones.frame_encoder import FrameEncoder  # noqa: E402
+from ucfbench.backbones.trainable import Backbone2D  # noqa: E402
 from ucfbench.data.clips import ClipDataset  # noqa: E402
 from ucfbench.data.sampling import UniformSampler  # noqa: E402
 from ucfbench.data.types import VideoRecord  # noqa: E402
-from ucfbench.models.cnn_rnn import CNNRNN  # noqa: E402
+from ucfbench.models.classifier import VideoClassifier  # noqa: E402
+from ucfbench.models.heads.temporal import TemporalHead  # noqa: E402
 from ucfbench.utils.resolvers import amp_precision  # noqa: E402
 
 log = logging.getLogger("benchmarks.gpu")
@@ -215,7 +217,7 @@ def study(p: dict, device: torch.device, precisions: list[str]) -> list[list[str
             torch.manual_seed(0)
             net = instantiate(cfg.model.net)(input_dim=p["d"], num_classes=p["classes"])
             model = instantiate(cfg.model, net=net, num_classes=p["classes"], input_dim=p["d"])
-            model.set_input_stats(*stats)
+            model.model.norm.set(*stats)
             trainer = L.Trainer(accelerator=device.type, devices=1, precision=precision, max_epochs=p["epochs"],
                                 logger=False, enable_checkpointing=False, enable_progress_bar=False,
                                 enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0)
@@ -239,8 +241,8 @@ def study(p: dict, device: torch.device, precisions: list[str]) -> list[list[str
 def cnn_rnn(p: dict, device: torch.device, precision: str) -> list[str]:
     """Training clips per second on random clips of the CNN-RNN write-up's shape, and the split-1 epoch it gives."""
     torch.manual_seed(0)
-    net = CNNRNN(num_classes=101, arch="resnet18", weights=None, finetune_layers=["layer3", "layer4"])
-    net = net.to(device).train()
+    encoder = Backbone2D(arch="resnet18", weights=None, finetune_layers=["layer3", "layer4"])
+    net = VideoClassifier(encoder=encoder, head=TemporalHead(input_dim=encoder.out_dim, num_classes=101)).to(device).train()
     b, t, s = p["clip_batch"], p["clip_frames"], p["clip_px"]
     x = torch.randn(b, t, 3, s, s, device=device)
     lengths, labels = torch.full((b,), t, device=device), torch.arange(b, device=device) % 101

@@ -205,7 +205,7 @@ def train_lightning(loader, *, input_dim: int, classes: int, hidden: int, epochs
     model = ActionClassifier(net=gru(input_dim, classes, hidden), optimizer=optimizer_factory,
                              scheduler=scheduler_factory, num_classes=classes, input_dim=input_dim,
                              input_norm="standardize")
-    model.set_input_stats(*stats)
+    model.model.norm.set(*stats)
     clock = Clock(device)
     extra, loggers = suite_callbacks(workdir / "run") if callbacks else ([], [])
     trainer = L.Trainer(
@@ -263,7 +263,7 @@ def loader_throughput(loader, device: torch.device, batch_size: int, passes: int
 
 # -- the study -----------------------------------------------------------------------------------
 def study_heads() -> list[str]:
-    """Every model that reads cached features (``model.input: features``): the eight sequence heads."""
+    """Every model that reads cached features (no ``model.encoder``): the eight sequence heads."""
     return sorted(p.stem for p in (CONF / "model").glob("*.yaml") if not p.stem.startswith("_")
                   and model_input(compose_cfg([f"model={p.stem}"])) == "features")
 
@@ -291,7 +291,7 @@ def study(args: argparse.Namespace, device: torch.device) -> dict:
         torch.manual_seed(0)
         net = instantiate(cfg.model.net)(input_dim=d, num_classes=classes)
         model = instantiate(cfg.model, net=net, num_classes=classes, input_dim=d)
-        model.set_input_stats(*stats)
+        model.model.norm.set(*stats)
         clock = Clock(device)
         trainer = L.Trainer(accelerator="cuda" if device.type == "cuda" else "cpu", devices=1, precision=precision,
                             max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -153,7 +153,7 @@ def heads(train: dict[str, torch.Tensor], dim: int, m: int, batches: int) -> dic
         torch.manual_seed(0)
         net = instantiate(cfg.model.net)(input_dim=dim, num_classes=CLASSES)
         model = instantiate(cfg.model, net=net, num_classes=CLASSES, input_dim=dim)
-        model.set_input_stats(*stats)
+        model.model.norm.set(*stats)
         clock = Clock(torch.device("cpu"))
         loader = InMemoryLoader(**train, batch_size=BATCH, order=EpochOrder(m, shuffle=True, seed=0))
         trainer = L.Trainer(accelerator="cpu", devices=1, precision="32-true", max_epochs=2,

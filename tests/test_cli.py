@@ -252,7 +252,8 @@ def test_progress_bar_shows_only_the_chosen_metrics(monkeypatch) -> None:
 def test_model_summary_is_one_line_without_flops(capsys) -> None:
     from ucfbench.cli.terminal import CompactModelSummary
 
-    data = [(" ", ["0", "1"]), ("Name", ["net", "criterion"]), ("Type", ["GRUHead", "CrossEntropyLoss"]),
-            ("Params", ["1.6 M", "0"]), ("Mode", ["train", "train"]), ("FLOPs", ["0", "0"])]
-    CompactModelSummary.summarize(data, 1_600_000, 1_600_000, 6.3, {"train": 2, "eval": 0}, total_flops=0)
-    assert capsys.readouterr().out.strip() == "Model: net (GRUHead) 1.6 M; 1.6 M params (6.3 MB)"
+    data = [(" ", ["0", "1", "2", "3"]), ("Name", ["model", "model.norm", "model.head", "criterion"]),
+            ("Type", ["VideoClassifier", "Standardize", "GRUHead", "CrossEntropyLoss"]),
+            ("Params", ["1.6 M", "0", "1.6 M", "0"]), ("Mode", ["train"] * 4), ("FLOPs", ["0"] * 4)]
+    CompactModelSummary.summarize(data, 1_600_000, 1_600_000, 6.3, {"train": 4, "eval": 0}, total_flops=0)
+    assert capsys.readouterr().out.strip() == "Model: model.head (GRUHead) 1.6 M; 1.6 M params (6.3 MB)"

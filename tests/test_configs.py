@@ -47,7 +47,8 @@ def test_callbacks_and_trainer_instantiate(tmp_path: Path) -> None:
 
 def test_cnn_rnn_selects_clips_and_its_callbacks(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["model=cnn_rnn"])
-    assert cfg.data._target_.endswith("ClipDataModule") and cfg.model.net._target_.endswith("CNNRNN")
+    assert cfg.data._target_.endswith("ClipDataModule") and cfg.model.encoder._target_.endswith("Backbone2D")
+    assert cfg.model.net._target_.endswith("TemporalHead")
     assert cfg.callbacks.finetuning.unfreeze_epoch == 5 and cfg.callbacks.early_stopping.patience == 8
     assert cfg.callbacks.early_stopping.monitor == "val/top1" and "model_checkpoint" in cfg.callbacks
     assert make_cfg(tmp_path).data._target_.endswith("FeatureDataModule")  # sequence heads keep the features
@@ -55,7 +56,7 @@ def test_cnn_rnn_selects_clips_and_its_callbacks(tmp_path: Path) -> None:
 
 def test_seed_000_recipe(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["experiment=seed_ucf101_cnn_rnn", "trainer.accelerator=cpu"])
-    assert cfg.dataset._target_.endswith("UCF101") and cfg.model.net.weights == "IMAGENET1K_V1"
+    assert cfg.dataset._target_.endswith("UCF101") and cfg.model.encoder.weights == "IMAGENET1K_V1"
     assert (cfg.data.sampler.num_frames, cfg.data.sampler.stride, cfg.data.size, cfg.data.batch_size) == (16, 2, 144, 4)
     assert (cfg.trainer.accumulate_grad_batches, cfg.trainer.max_epochs, cfg.data.test_views) == (2, 45, 1)
     opt, sched = cfg.model.optimizer, cfg.model.scheduler
@@ -70,7 +71,7 @@ def test_cnn_rnn_ablations_sweep_every_variant(tmp_path: Path) -> None:
     assert set(variants) == set(_options("variant"))
     changed = {
         "no_attention": ("model.net.attention", False), "unidirectional": ("model.net.bidirectional", False),
-        "resnet34": ("model.net.arch", "resnet34"), "resnet50": ("model.net.arch", "resnet50"),
+        "resnet34": ("model.encoder.arch", "resnet34"), "resnet50": ("model.encoder.arch", "resnet50"),
         "fp32": ("trainer.precision", "32-true"), "no_accumulation": ("trainer.accumulate_grad_batches", 1),
     }
     from omegaconf import OmegaConf
@@ -110,3 +111,5 @@ def test_model_input_is_the_one_features_or_clips_switch(tmp_path: Path) -> None
     assert "finetuning" in cnn.callbacks and "model_checkpoint" in cnn.callbacks  # callbacks=cnn_rnn extends default
     with pytest.raises(ValueError, match="use data=clips"):
         model_input(make_cfg(tmp_path, ["model=cnn_rnn", "data=features"]))
+    with pytest.raises(ValueError, match="use data=features"):
+        model_input(make_cfg(tmp_path, ["data=clips"]))

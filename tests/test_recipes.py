@@ -1,6 +1,6 @@
 """docs/architecture.md's "Where to add" recipes, tried: in a copy of the project, a throwaway head, dataset
 and backbone, each written only into the files its recipe names, pass the head contract tests and train
-end to end together."""
+end to end together; a throwaway end-to-end model (an encoder + that head, one config) trains from clips."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ class Throwaway(SyntheticUCF101):
                                    "dataset:\n  _target_: ucfbench.data.throwaway.Throwaway\n",
     # A backbone: one conf/features/ config.
     "conf/features/throwaway.yaml": "defaults:\n  - resnet18\n  - _self_\nmodel: resnet34\n",
+    # An end-to-end model: one conf/model/ config with an encoder (it then reads clips) and a head.
+    "conf/model/throwaway_e2e.yaml": "defaults:\n  - /model_base\n  - override /data@_global_.data: clips\n  - _self_\n"
+                                     "encoder:\n  _target_: ucfbench.backbones.trainable.Backbone2D\n  weights: null\n"
+                                     "  finetune_layers: [all]\n"
+                                     "net:\n  _target_: ucfbench.models.heads.throwaway.ThrowawayHead\ninput_norm: none\n",
 }
 
 
@@ -70,3 +75,9 @@ def test_where_to_add_recipes_work_in_a_copy(tmp_path: Path) -> None:
     assert train.returncode == 0, train.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["model"], metrics["dataset"], metrics["features"]["model"]) == ("throwaway", "throwaway", "resnet34")
+    e2e = tmp_path / "e2e"
+    train = run("-m", "ucfbench.run", "debug=tiny", "model=throwaway_e2e", "data.size=16", "data.sampler.num_frames=4",
+                "data.num_workers=0", "trainer.max_epochs=1", "logger=csv", f"hydra.run.dir={e2e}")
+    assert train.returncode == 0, train.stderr[-3000:]
+    metrics = json.loads((e2e / "metrics.json").read_text())
+    assert metrics["model"] == "throwaway_e2e" and metrics["features"]["end_to_end"] and metrics["clips"]["frames"] == 4

@@ -1,4 +1,4 @@
-"""A tiny end-to-end model with the CNN-RNN's interface, to test the ``pixels`` family without it."""
+"""A tiny encoder and head of an end-to-end model, to test the ``pixels`` family without the CNN-RNN."""
 
 from __future__ import annotations
 
@@ -8,25 +8,35 @@ from torch import nn
 from ucfbench.models.heads.masking import valid_mask
 
 
-class TinyPixelNet(nn.Module):
-    """Per-frame conv features, additive attention over the valid frames, linear classifier.
+class TinyConvEncoder(nn.Module):
+    """(B, T, 3, H, W) ImageNet-normalised frames -> (B, T, width) conv features."""
 
-    ``forward(x: (B, T, 3, H, W) ImageNet-normalised, lengths: (B,)) -> logits (B, C)``, and
-    ``forward_with_attention`` also returns the (B, T) temporal weights, as the CNN-RNN does.
-    """
-
-    def __init__(self, *, num_classes: int, width: int = 8, weights: str | None = None) -> None:
+    def __init__(self, *, width: int = 8, weights: str | None = None) -> None:
         super().__init__()
+        self.model_name, self.out_dim = "tinyconv", width
         self.conv = nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
-        self.score = nn.Linear(width, 1)
-        self.fc = nn.Linear(width, num_classes)
 
-    def forward_with_attention(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def describe(self) -> dict:
+        return {"model": self.model_name, "dim": self.out_dim}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
-        h = self.conv(x.flatten(0, 1)).view(b, t, -1)  # (B, T, W)
-        scores = self.score(h).squeeze(-1).masked_fill(~valid_mask(lengths, t), float("-inf"))  # (B, T)
-        attention = scores.softmax(-1)
-        return self.fc((attention.unsqueeze(-1) * h).sum(1)), attention
+        return self.conv(x.flatten(0, 1)).view(b, t, -1)  # (B, T, W)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_attention(x, lengths)[0]
+
+class AttentionPoolHead(nn.Module):
+    """Additive attention over the valid frames, then a linear classifier; keeps its (B, T) weights."""
+
+    def __init__(self, *, input_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(input_dim, 1)
+        self.fc = nn.Linear(input_dim, num_classes)
+        self.weights: torch.Tensor | None = None
+
+    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        scores = self.score(h).squeeze(-1).masked_fill(~valid_mask(lengths, h.shape[1]), float("-inf"))  # (B, T)
+        self.weights = scores.softmax(-1)
+        return self.fc((self.weights.unsqueeze(-1) * h).sum(1))
+
+    def attention_over_time(self) -> torch.Tensor | None:
+        return self.weights

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from omegaconf import OmegaConf
 
 from ucfbench.inference.onnx import export_onnx
 from ucfbench.inference.predictor import TorchPredictor, load_predictor
@@ -28,3 +31,28 @@ def test_cnn_rnn_run_exports_to_onnx(cnn_rnn_run: Path, held_out_videos, tmp_pat
     onnx_predictor = load_predictor(tmp_path / "model.onnx")
     for video in held_out_videos.values():
         np.testing.assert_allclose(onnx_predictor.predict(video).probs, predictor.predict(video).probs, atol=1e-5)
+
+
+def test_a_cnn_rnn_run_saved_as_one_network_loads(cnn_rnn_run: Path, held_out_videos, tmp_path: Path) -> None:
+    """A run whose config has the CNN-RNN as one ``model.net`` (backbone keys in it) and whose
+    checkpoint has ``net.backbone.*`` / ``net.head.*`` predicts as the encoder + head layout does."""
+    old = tmp_path / "old-run"
+    shutil.copytree(cnn_rnn_run, old)
+    cfg = OmegaConf.load(old / "config.yaml")
+    net = {**OmegaConf.to_container(cfg.model.encoder), **OmegaConf.to_container(cfg.model.net),
+           "_target_": "ucfbench.models.cnn_rnn.CNNRNN"}
+    del cfg.model.encoder
+    cfg.model.net, cfg.model.input = net, "clips"
+    OmegaConf.save(cfg, old / "config.yaml")
+    for ckpt in (old / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=False)
+        state["state_dict"] = {k.replace("model.encoder.", "net.backbone.").replace("model.head.", "net.head."): v
+                               for k, v in state["state_dict"].items()}
+        torch.save(state, ckpt)
+    assert not any(k.startswith("model.") for k in torch.load(ckpt, weights_only=False)["state_dict"])
+    new, legacy = load_predictor(cnn_rnn_run), load_predictor(old)
+    assert legacy.family == "pixels" and legacy.name == new.name
+    for video in held_out_videos.values():
+        a, b = new.predict(video), legacy.predict(video)
+        np.testing.assert_array_equal(a.probs, b.probs)
+        np.testing.assert_array_equal(a.attention, b.attention)

@@ -15,9 +15,10 @@ from tests.models.test_heads import SEQUENCE_HEADS
 from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.data.sampling import UniformSampler
 from ucfbench.export import main as export_main
-from ucfbench.inference.model import ClipSpec, SequenceHeadModel, TrainedModel
+from ucfbench.inference.model import ClipSpec, TrainedModel
 from ucfbench.inference.onnx import export_onnx
 from ucfbench.inference.predictor import load_predictor
+from ucfbench.models.classifier import Standardize, VideoClassifier
 from ucfbench.models.heads.masking import reverse_within_length
 from ucfbench.models.heads.recurrent import RecurrentHead
 from ucfbench.predict import main as predict_main
@@ -67,12 +68,13 @@ def random_trained(name: str, root: Path) -> TrainedModel:
     torch.manual_seed(0)
     encoder = FrameEncoder(model="resnet18", weights=None, init_seed=0)
     classes = [f"class{i}" for i in range(C)]
-    net = instantiate(cfg.model.net)(input_dim=encoder.out_dim, num_classes=C)
-    head = instantiate(cfg.model, net=net, num_classes=C, class_names=classes, input_dim=encoder.out_dim)
-    head.set_input_stats(torch.rand(encoder.out_dim), 0.5 + torch.rand(encoder.out_dim))
-    return TrainedModel(family="sequence_head", model=SequenceHeadModel(encoder, head).eval(),
+    head = instantiate(cfg.model.net)(input_dim=encoder.out_dim, num_classes=C)
+    norm = Standardize(encoder.out_dim)
+    norm.set(torch.rand(encoder.out_dim), 0.5 + torch.rand(encoder.out_dim))
+    model = VideoClassifier(head=head, encoder=encoder, norm=norm, feature_dtype=torch.float16)
+    return TrainedModel(family="sequence_head", model=model.eval(),
                         clip=ClipSpec(sampler=UniformSampler(num_frames=8), size=32), class_names=classes,
-                        checkpoint=root / "none.ckpt", config=cfg, head=head.eval(), feature_dim=encoder.out_dim)
+                        checkpoint=root / "none.ckpt", config=cfg)
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The ``pixels`` family (end-to-end models such as the CNN-RNN), with a stand-in of the same interface."""
+"""The ``pixels`` family (a model that trains its encoder, such as the CNN-RNN), with a stand-in encoder and head."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import torch
 from omegaconf import OmegaConf
 
 from tests.inference.conftest import TINY_CLASSES
-from tests.inference.stand_in import TinyPixelNet
+from tests.inference.stand_in import AttentionPoolHead, TinyConvEncoder
 from ucfbench.app import attention_figure
 from ucfbench.data.sampling import StrideSampler
 from ucfbench.data.transforms import frames_to_input
 from ucfbench.data.video import read_frames
 from ucfbench.inference.onnx import export_onnx
 from ucfbench.inference.predictor import OnnxPredictor, TorchPredictor, load_predictor
+from ucfbench.models.classifier import VideoClassifier
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +25,17 @@ def pixel_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory as an end-to-end model writes it: its config selects clip sampling in ``data``."""
     run_dir = tmp_path_factory.mktemp("pixel-run")
     cfg = {
-        "model": {"_target_": "ucfbench.models.module.ActionClassifier", "input": "clips",
-                  "net": {"_target_": "tests.inference.stand_in.TinyPixelNet", "width": 8, "weights": "IMAGENET1K_V1"}},
+        "model": {"_target_": "ucfbench.models.module.ActionClassifier",
+                  "encoder": {"_target_": "tests.inference.stand_in.TinyConvEncoder", "width": 8, "weights": "IMAGENET1K_V1"},
+                  "net": {"_target_": "tests.inference.stand_in.AttentionPoolHead", "_partial_": True}},
         "data": {"sampler": {"_target_": "ucfbench.data.sampling.StrideSampler", "num_frames": 6, "stride": 1},
                  "size": 32, "backend": "auto"},
-        "features": {"size": 224},  # not used by the pixels family when data has its own settings
     }
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(cfg)))
     torch.manual_seed(0)
-    net = TinyPixelNet(num_classes=len(TINY_CLASSES), width=8)
+    net = VideoClassifier(encoder=TinyConvEncoder(width=8), head=AttentionPoolHead(input_dim=8, num_classes=len(TINY_CLASSES)))
     (run_dir / "checkpoints").mkdir()
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, "class_names": TINY_CLASSES,
+    torch.save({"state_dict": {f"model.{k}": v for k, v in net.state_dict().items()}, "class_names": TINY_CLASSES,
                 "hyper_parameters": {"num_classes": len(TINY_CLASSES)}}, run_dir / "checkpoints" / "last.ckpt")
     return run_dir
 
@@ -43,7 +44,7 @@ def test_pixel_model_predicts_with_attention(pixel_run: Path, held_out_videos) -
     predictor = load_predictor(pixel_run)
     assert isinstance(predictor, TorchPredictor) and predictor.family == "pixels"
     assert predictor.clip.sampler == StrideSampler(num_frames=6, stride=1) and predictor.clip.size == 32
-    net = predictor.trained.model.net
+    net = predictor.trained.model
     for video in held_out_videos.values():
         pred = predictor.predict(video)
         frames, length = read_frames(video, StrideSampler(num_frames=6, stride=1), size=32)

@@ -1,4 +1,5 @@
-"""The end-to-end CNN-RNN: shapes, gradients, padding, attention, frozen stages, view averaging."""
+"""The end-to-end CNN-RNN (a trainable ResNet encoder + the temporal head): shapes, gradients, padding,
+attention, frozen stages, view averaging."""
 
 from __future__ import annotations
 
@@ -11,26 +12,36 @@ from hydra.utils import instantiate
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from tests.conftest import make_cfg
-from ucfbench.models.cnn_rnn import CNNRNN
+from ucfbench.backbones.trainable import Backbone2D
+from ucfbench.models.classifier import VideoClassifier
 from ucfbench.models.heads.masking import reverse_within_length
+from ucfbench.models.heads.temporal import TemporalHead
 from ucfbench.models.module import ActionClassifier
 
 B, T, S, C = 3, 5, 16, 4
 
 
-def _net(**kw) -> CNNRNN:
+ENCODER_KEYS = ("finetune_layers", "bn_eval")
+
+
+def _net(**kw) -> VideoClassifier:
     torch.manual_seed(0)
-    return CNNRNN(num_classes=C, weights=None, hidden_dim=8, attention_dim=8, **kw)
+    encoder = Backbone2D(weights=None, **{k: v for k, v in kw.items() if k in ENCODER_KEYS})
+    head = TemporalHead(input_dim=encoder.out_dim, num_classes=C, hidden_dim=8, attention_dim=8,
+                        **{k: v for k, v in kw.items() if k not in ENCODER_KEYS})
+    return VideoClassifier(encoder=encoder, head=head)
 
 
 def test_config_builds_the_seed_network(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, ["model=cnn_rnn", "dataset=ucf101"])
-    net = cfg.model.net
-    assert (net.arch, net.weights, list(net.finetune_layers), net.hidden_dim, net.bidirectional, net.attention) == (
-        "resnet18", "IMAGENET1K_V1", ["layer3", "layer4"], 256, True, True)
+    encoder, net = cfg.model.encoder, cfg.model.net
+    assert (encoder.arch, encoder.weights, list(encoder.finetune_layers), net.hidden_dim, net.bidirectional,
+            net.attention) == ("resnet18", "IMAGENET1K_V1", ["layer3", "layer4"], 256, True, True)
     assert net.dropout == 0.3 and cfg.model.input_norm == "none" and cfg.model.label_smoothing == 0.1
-    built = instantiate(make_cfg(tmp_path, ["model=cnn_rnn"]).model.net)(num_classes=C)  # synthetic: weights=null
-    assert isinstance(built, CNNRNN) and not built.backbone.pretrained
+    model = instantiate(make_cfg(tmp_path, ["model=cnn_rnn"]).model)  # synthetic: weights=null
+    model.build(num_classes=C)
+    assert isinstance(model.model.encoder, Backbone2D) and not model.model.encoder.pretrained
+    assert isinstance(model.model.head, TemporalHead) and model.reads == "clips"
 
 
 @pytest.mark.parametrize("variant", [{}, {"bidirectional": False}, {"attention": False}, {"num_layers": 2}])
@@ -90,7 +101,7 @@ def test_attention_over_time_is_a_distribution_over_valid_frames() -> None:
 
 def test_finetune_layers_decide_what_may_train() -> None:
     net = _net(finetune_layers=["layer4"])
-    trainable = {n.split(".")[1] for n, p in net.backbone.named_parameters() if p.requires_grad}
+    trainable = {n.split(".")[1] for n, p in net.encoder.named_parameters() if p.requires_grad}
     assert trainable == {"layer4"}
     assert all(p.requires_grad for p in net.head.parameters())
     with pytest.raises(ValueError, match="layer5"):
@@ -100,15 +111,16 @@ def test_finetune_layers_decide_what_may_train() -> None:
 @pytest.mark.parametrize("bn_eval", [True, False])
 def test_frozen_batchnorm_mode_follows_the_switch(bn_eval: bool) -> None:
     net = _net(finetune_layers=["layer4"], bn_eval=bn_eval).train()
-    frozen = [m for m in net.backbone.net.layer1.modules() if isinstance(m, _BatchNorm)]
-    trained = [m for m in net.backbone.net.layer4.modules() if isinstance(m, _BatchNorm)]
+    frozen = [m for m in net.encoder.net.layer1.modules() if isinstance(m, _BatchNorm)]
+    trained = [m for m in net.encoder.net.layer4.modules() if isinstance(m, _BatchNorm)]
     assert all(m.training != bn_eval for m in frozen)
     assert all(m.training for m in trained)
 
 
 def test_views_average_class_probabilities() -> None:
     net = _net().eval()
-    model = ActionClassifier(net=net, optimizer=functools.partial(torch.optim.Adam), num_classes=C).eval()
+    model = ActionClassifier(net=net.head, encoder=net.encoder, optimizer=functools.partial(torch.optim.Adam),
+                             num_classes=C).eval()
     x, lengths = torch.randn(2, 3, T, 3, S, S), torch.tensor([T, 2])  # (B, V, T, 3, H, W)
     with torch.no_grad():
         out = model(x, lengths)
@@ -126,10 +138,11 @@ def test_one_training_step_in_16_bit_mixed_precision(tmp_path: Path) -> None:
     x = torch.randn(4, T, 3, 64, 64)
     batches = [{"x": x[i], "lengths": torch.tensor(T), "label": torch.tensor(i % C), "index": torch.tensor(i)}
                for i in range(4)]
-    model = ActionClassifier(net=_net(finetune_layers=["layer3", "layer4"]), num_classes=C,
+    net = _net(finetune_layers=["layer3", "layer4"])
+    model = ActionClassifier(net=net.head, encoder=net.encoder, num_classes=C,
                              optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
     dtypes: list[torch.dtype] = []
-    model.net.backbone.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    model.model.encoder.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
     trainer = L.Trainer(accelerator="gpu", devices=1, precision="16-mixed", max_steps=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path,
                         callbacks=[ProgressiveUnfreeze(unfreeze_epoch=0, train_random_backbone=False)])

@@ -12,9 +12,10 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch.utils.data import DataLoader, Dataset
 
+from ucfbench.backbones.trainable import Backbone2D
 from ucfbench.data.types import Batch
-from ucfbench.models.cnn_rnn import CNNRNN
 from ucfbench.models.finetuning import ProgressiveUnfreeze
+from ucfbench.models.heads.temporal import TemporalHead
 from ucfbench.models.module import ActionClassifier
 from ucfbench.models.schedulers import warmup_cosine
 
@@ -37,9 +38,10 @@ class RandomClips(Dataset):
 
 def _model(finetune_layers=("layer4",)) -> ActionClassifier:
     torch.manual_seed(0)
-    net = CNNRNN(num_classes=C, weights=None, finetune_layers=list(finetune_layers), hidden_dim=8, attention_dim=8)
+    encoder = Backbone2D(weights=None, finetune_layers=list(finetune_layers))
     return ActionClassifier(
-        net=net, num_classes=C, optimizer=functools.partial(torch.optim.Adam, lr=1e-2, weight_decay=1e-4),
+        net=TemporalHead(input_dim=encoder.out_dim, num_classes=C, hidden_dim=8, attention_dim=8), encoder=encoder,
+        num_classes=C, optimizer=functools.partial(torch.optim.Adam, lr=1e-2, weight_decay=1e-4),
         scheduler=functools.partial(warmup_cosine, warmup_epochs=2, max_epochs=5),
     )
 
@@ -66,11 +68,11 @@ class Snapshots(Callback):
         self.groups: dict[int, int] = {}
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.start[trainer.current_epoch] = copy.deepcopy(pl_module.net.backbone.state_dict())
+        self.start[trainer.current_epoch] = copy.deepcopy(pl_module.model.encoder.state_dict())
         self.groups[trainer.current_epoch] = len(trainer.optimizers[0].param_groups)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.end[trainer.current_epoch] = copy.deepcopy(pl_module.net.backbone.state_dict())
+        self.end[trainer.current_epoch] = copy.deepcopy(pl_module.model.encoder.state_dict())
 
 
 def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> set[str]:
@@ -81,7 +83,7 @@ def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) ->
 @pytest.mark.parametrize("bn_eval", [True, False])
 def test_backbone_frozen_before_the_unfreeze_epoch_then_only_finetune_layers_change(tmp_path: Path, bn_eval) -> None:
     model = _model(finetune_layers=["layer4"])
-    model.net.backbone.bn_eval = bn_eval
+    model.model.encoder.bn_eval = bn_eval
     snaps = Snapshots()
     trainer = _trainer(tmp_path, snaps, max_epochs=4, unfreeze_epoch=2)
     trainer.fit(model, train_dataloaders=_loader(), val_dataloaders=_loader())

@@ -59,7 +59,7 @@ def _top1(head: str, precision: str, tmp_path: Path) -> float:
     net = instantiate(cfg.model.net)(input_dim=D, num_classes=CLASSES)
     model = instantiate(cfg.model, net=net, num_classes=CLASSES, input_dim=D)
     x = train["features"].flatten(0, 1).float()
-    model.set_input_stats(x.mean(0), x.std(0))
+    model.model.norm.set(x.mean(0), x.std(0))
     trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_epochs=4, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         limit_val_batches=0, num_sanity_val_steps=0, deterministic=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ucfbench.inference.build import TrainedClassifier
+from ucfbench.models.classifier import VideoClassifier, upgrade_state_dict
 from ucfbench.models.heads.lstm import LSTMHead
 from ucfbench.models.heads.temporal import TemporalHead
 
@@ -15,8 +15,8 @@ def test_a_checkpoint_of_nn_lstm_weights_loads_into_the_head() -> None:
     rnn, fc = nn.LSTM(6, 4, num_layers=2, batch_first=True, bidirectional=True), nn.Linear(8, 3)
     saved = {f"net.rnn.{k}": v for k, v in rnn.state_dict().items()} | {f"net.fc.{k}": v for k, v in fc.state_dict().items()}
     head = LSTMHead(input_dim=6, num_classes=3, hidden_dim=4, num_layers=2, bidirectional=True)
-    classifier = TrainedClassifier(net=head, input_dim=6)
-    classifier.load_trained(saved)
+    weights = {k[len("model."):]: v for k, v in upgrade_state_dict(saved).items()}
+    VideoClassifier(head=head).load_state_dict(weights)
     assert torch.equal(head.rnn.layers[1][1].weight_hh_l0, rnn.weight_hh_l1_reverse)
     assert torch.equal(head.rnn.layers[0][0].bias_ih_l0, rnn.bias_ih_l0)
 

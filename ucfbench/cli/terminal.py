@@ -24,7 +24,7 @@ class QuietProgressBar(RichProgressBar):
 
 
 class CompactModelSummary(ModelSummary):
-    """The modules that hold parameters, one line each, and the totals (no empty FLOPs column)."""
+    """The modules that hold parameters (the classifier's encoder and head), the totals, on one line (no FLOPs column)."""
 
     @staticmethod
     def summarize(summary_data, total_parameters: int, trainable_parameters: int, model_size: float,
@@ -32,7 +32,10 @@ class CompactModelSummary(ModelSummary):
         from rich import get_console
 
         cols = dict(summary_data)
-        rows = [(n, t, p) for n, t, p in zip(cols["Name"], cols["Type"], cols["Params"]) if p.strip() != "0"]
+        names = cols["Name"]
+        # Leaves only (model.head, not model as well) and only those holding parameters.
+        rows = [(n, t, p) for n, t, p in zip(names, cols["Type"], cols["Params"])
+                if p.strip() != "0" and not any(m.startswith(f"{n}.") for m in names)]
         parts = [f"{name} ({kind}) {params}" for name, kind, params in rows]
         frozen = total_parameters - trainable_parameters
         total = f"{get_human_readable_count(int(total_parameters))} params"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# What a model reads (`model.input`) -> the DataModule that serves it (the `data` group's class).
+# What a model reads -> the DataModule that serves it (the `data` group's class).
 DATAMODULES = {
     "features": "ucfbench.datamodules.feature_datamodule.FeatureDataModule",
     "clips": "ucfbench.datamodules.clip_datamodule.ClipDataModule",
@@ -12,14 +12,13 @@ DATAMODULES = {
 
 
 def model_input(cfg: Mapping) -> str:
-    """``features`` or ``clips``: what the run's model reads (``model.input``), checked against the
-    ``data`` group that serves it. The one place that decides features or clips."""
-    kind = cfg["model"].get("input", "features")
-    if kind not in DATAMODULES:
-        raise ValueError(f"model.input must be one of {sorted(DATAMODULES)}, got {kind!r}")
+    """``clips`` for a model with its own encoder (``model.encoder``), ``features`` for a head on
+    cached features, checked against the ``data`` group that serves it. The one place that decides."""
+    kind = "clips" if cfg["model"].get("encoder") else "features"
     data = cfg.get("data")
     if data is not None and data.get("_target_") not in (None, DATAMODULES[kind]):
         other = next((k for k, v in DATAMODULES.items() if v == data["_target_"]), data["_target_"])
-        raise ValueError(f"model.input is {kind!r} but data={other} is selected; use data={kind} "
+        has = "has its own encoder (model.encoder) and reads clips" if kind == "clips" else "reads cached features"
+        raise ValueError(f"the model {has} but data={other} is selected; use data={kind} "
                          f"(or drop the data= override: the model selects it)")
     return kind

@@ -138,7 +138,7 @@ def write_results(
         "epochs": trainer.current_epoch,
         "best_val_top1": float(ckpt.best_model_score) if best and ckpt.best_model_score is not None else None,
         "checkpoint": best,
-        **datamodule.describe(),  # after the model: the backbone named by the cache, if any
+        **datamodule.describe(),  # features: the cache's encoder; clips: the clip setting
         "num_classes": dataset.num_classes,
         "skipped": len(datamodule.skipped),
     }

@@ -3,9 +3,7 @@
 A run's ``config.yaml`` is saved resolved, so its ``_target_`` nodes need no interpolation:
 :func:`instantiate` imports each target and calls it, as ``hydra.utils.instantiate`` would for
 these configs (``_target_``, ``_partial_``, nested nodes), in a few milliseconds instead of
-importing Hydra. :class:`TrainedClassifier` is the inference half of
-:class:`~ucfbench.models.module.ActionClassifier` (input standardisation + head): it loads that
-LightningModule's ``state_dict`` without importing Lightning.
+importing Hydra.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import functools
 import importlib
 from collections.abc import Mapping
 
-import torch
 from torch import nn
 
 
@@ -54,36 +51,6 @@ def instantiate(node: object, /, **kwargs) -> object:
 
 
 def build_net(node: object, **dims: object) -> nn.Module:
-    """A run's ``model.net`` completed with ``dims`` (``num_classes``, ``input_dim``), as the
-    LightningModule completes its partial network."""
+    """A run's ``model.net`` (the head) completed with ``dims`` (``num_classes``, ``input_dim``), as
+    the LightningModule completes its partial head."""
     return instantiate({**_plain(node), "_partial_": True})(**dims)
-
-
-class TrainedClassifier(nn.Module):
-    """A sequence head with the input standardisation it was trained with: (B, T, D), (B,) -> (B, C).
-
-    Loads an :class:`~ucfbench.models.module.ActionClassifier` checkpoint's ``state_dict``
-    (``net.*``, ``input_mean``, ``input_std``) and computes the same forward for one view.
-    """
-
-    def __init__(self, *, net: nn.Module, input_dim: int, input_norm: str = "none") -> None:
-        super().__init__()
-        self.net = net
-        self.input_norm = input_norm
-        if input_norm == "standardize":
-            self.register_buffer("input_mean", torch.zeros(input_dim))
-            self.register_buffer("input_std", torch.ones(input_dim))
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if self.input_norm == "standardize":
-            x = (x - self.input_mean) / self.input_std  # (B, T, D), per-step: padding stays inert
-        return self.net(x, lengths)
-
-    def load_trained(self, state_dict: Mapping[str, torch.Tensor], *, source: object = "checkpoint") -> None:
-        """Load the LightningModule's weights; anything it holds besides ours (metric states) is ignored."""
-        own = set(self.state_dict())
-        # net.* as saved: a head renames the keys of an older layout as it loads them.
-        missing = self.load_state_dict({k: v for k, v in state_dict.items() if k in own or k.startswith("net.")},
-                                       strict=False).missing_keys
-        if missing:
-            raise KeyError(f"{source}: no {', '.join(sorted(missing)[:5])} in its state_dict")

@@ -1,44 +1,41 @@
-"""A trained model rebuilt from its run: the network from frames to logits, and how to sample clips.
+"""A trained model rebuilt from its run: the :class:`VideoClassifier` from frames to logits, and how to sample clips.
 
 A run directory holds ``config.yaml`` (the resolved config) and ``checkpoints/*.ckpt``; together
 they say everything needed to use the model, so nothing has to be re-specified. Two families:
 
-* ``sequence_head``: a head trained on cached frame features (``model.input: features``). The frozen backbone is rebuilt from the saved ``features.*``
-  (``features.encoder``: model, weights, pool, and for ``weights: null`` the same
-  ``init_seed`` extraction used), frames are sampled with the saved ``features.sampler`` /
-  ``backend`` and preprocessed as the backbone wants (size, crop, mean/std), and the features
-  are rounded to float16 as the cache stores them, so a prediction repeats the run's test output.
-* ``pixels``: an end-to-end network (the CNN-RNN, ``model.input: clips``) whose ``forward(x: (B, T, 3, H, W), lengths: (B,))``
-  takes ImageNet-normalised frames. Clips are sampled with ``data.sampler`` / ``data.size`` /
-  ``data.backend`` when the data config has them, else with the ``features`` ones.
+* ``sequence_head``: a head trained on cached frame features (no ``model.encoder``). Its frozen
+  encoder is rebuilt from the saved ``features.encoder`` (model, weights, pool, and for
+  ``weights: null`` the same ``init_seed`` extraction used), frames are sampled with the saved
+  ``features.sampler`` / ``backend`` and preprocessed as the encoder wants (size, crop,
+  mean/std), and the features are rounded to float16 as the cache stores them, so a prediction
+  repeats the run's test output.
+* ``pixels``: a model that trained its encoder (``model.encoder``, the CNN-RNN); every weight is
+  in the checkpoint. Clips are sampled with ``data.sampler`` / ``data.size`` / ``data.backend``.
 
-Both become a network taking normalised float frames ``(B, T, 3, H, W)`` (the backbone's mean/std,
-which :class:`ClipSpec` carries; ImageNet's for the ResNets) and ``lengths (B,)``, giving logits
-``(B, C)``; that is also what ``model.onnx`` exports.
+Both are a :class:`~ucfbench.models.classifier.VideoClassifier` taking normalised float frames
+``(B, T, 3, H, W)`` (the encoder's mean/std, which :class:`ClipSpec` carries; ImageNet's for the
+ResNets) and ``lengths (B,)``, giving logits ``(B, C)``; that is also what ``model.onnx`` exports.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch import nn
 from torchvision.transforms.v2.functional import center_crop
 
 from ucfbench.backbones.frame_encoder import FrameEncoder
+from ucfbench.backbones.trainable import Backbone2D
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from ucfbench.data.video import read_frames
-from ucfbench.datamodules import model_input
 from ucfbench.eval.run_dir import RunDir
-from ucfbench.inference.build import (  # no Lightning, no Hydra: predict starts fast
-    TrainedClassifier,
-    build_net,
-    instantiate,
-)
+from ucfbench.inference.build import build_net, instantiate  # no Lightning, no Hydra: predict starts fast
+from ucfbench.models.classifier import Standardize, VideoClassifier, upgrade_state_dict
+from ucfbench.models.heads.temporal import TemporalHead
 from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -84,79 +81,42 @@ class ClipSpec:
                    crop=d.get("crop"), mean=tuple(d.get("mean", IMAGENET_MEAN)), std=tuple(d.get("std", IMAGENET_STD)))
 
 
-class SequenceHeadModel(nn.Module):
-    """Frozen frame encoder, then the trained classifier: frames (B, T, 3, H, W) -> logits (B, C).
-
-    Frames are float, preprocessed as the backbone wants (:meth:`ClipSpec.to_input`).
-    """
-
-    def __init__(self, encoder: FrameEncoder, classifier: nn.Module) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.classifier = classifier  # TrainedClassifier (input standardisation + head)
-
-    def features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) preprocessed frames -> (B, T, D), rounded to float16 as extraction caches them."""
-        return self.encoder(frames).half().float()  # (B, T, D)
-
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(frames), lengths)
-
-    def forward_with_attention(self, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, None]:
-        """Sequence heads have no single temporal weighting (self-attention heads have one per query)."""
-        return self(frames, lengths), None
-
-
-class PixelModel(nn.Module):
-    """An end-to-end network over ImageNet-normalised frames: (B, T, 3, H, W), (B,) -> (B, C).
-
-    Temporal attention is taken from the network when it has it: a ``forward_with_attention(x,
-    lengths) -> (logits, (B, T) weights)`` method, or a ``last_attention`` (B, T) tensor it sets
-    in ``forward``.
-    """
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.net(frames, lengths)
-
-    def forward_with_attention(self, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if hasattr(self.net, "forward_with_attention"):
-            return self.net.forward_with_attention(frames, lengths)
-        logits = self.net(frames, lengths)
-        return logits, getattr(self.net, "last_attention", None)
-
-
 @dataclass
 class TrainedModel:
     """Everything needed to use a trained run.
 
     Attributes:
         family: ``sequence_head`` or ``pixels``.
-        model: the whole network, frames -> logits (eval mode, on CPU unless moved).
+        model: encoder + head, frames -> logits (eval mode, on CPU unless moved).
         clip: how to sample and size a video's frames.
         class_names: label order of the logits.
         checkpoint: the ``.ckpt`` file the weights came from.
         config: the run's resolved config.
-        head: for ``sequence_head``, the classifier alone, features (B, T, D) -> logits.
-        feature_dim: for ``sequence_head``, the backbone's feature size D.
     """
 
     family: str
-    model: nn.Module
+    model: VideoClassifier
     clip: ClipSpec
     class_names: list[str]
     checkpoint: Path
     config: DictConfig
-    head: nn.Module | None = None
-    feature_dim: int | None = None
-    meta: dict = field(default_factory=dict)
 
     @property
     def model_name(self) -> str:
-        return self.config.model.net._target_.rsplit(".", 1)[-1]
+        """The head's class name, after the encoder's name for a model that trained its encoder."""
+        head = type(self.model.head).__name__
+        encoder = getattr(self.model.encoder, "model_name", type(self.model.encoder).__name__)
+        return f"{encoder} + {head}" if self.family == "pixels" else head
+
+    @property
+    def head(self) -> VideoClassifier | None:
+        """For ``sequence_head``, the same classifier reading features (B, T, D) (what ``head.onnx`` exports)."""
+        return self.model.without_encoder() if self.family == "sequence_head" else None
+
+    @property
+    def feature_dim(self) -> int:
+        """The encoder's feature size D."""
+        return int(self.model.encoder.out_dim)
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
@@ -184,20 +144,28 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     return ckpt, run_dir
 
 
-def model_family(state: dict, cfg: DictConfig) -> str:
-    """``sequence_head`` for a model that reads cached features, ``pixels`` for one that reads clips:
-    the ``input`` the checkpoint saved (the run's config for a checkpoint without it)."""
-    reads = state.get("hyper_parameters", {}).get("input") or model_input(cfg)
-    return "sequence_head" if reads == "features" else "pixels"
+def model_config(cfg: DictConfig) -> dict:
+    """The run's ``model`` node as a plain dict in the encoder + head layout. A run saved with the
+    CNN-RNN as one network (``model.net: CNNRNN``) gets its backbone keys as ``encoder``."""
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    net = model["net"]
+    if str(net.get("_target_", "")).endswith(".CNNRNN"):
+        keys = ("arch", "weights", "init_seed", "finetune_layers", "bn_eval")
+        model["encoder"] = {"_target_": f"{Backbone2D.__module__}.Backbone2D", **{k: net.pop(k) for k in keys if k in net}}
+        net.pop("input_dim", None)
+        net["_target_"] = f"{TemporalHead.__module__}.TemporalHead"
+    return model
 
 
-def clip_spec(cfg: DictConfig, family: str) -> ClipSpec:
-    """Sampling settings of the run: ``features.*`` for sequence heads, ``data.*`` (else ``features.*``) for pixels."""
-    source = cfg.features
-    if family == "pixels" and cfg.get("data") is not None and cfg.data.get("sampler") is not None:
-        source = cfg.data
-    size = source.get("size", cfg.features.size)
-    return ClipSpec(sampler=instantiate(source.sampler), size=int(size), backend=source.get("backend", "auto") or "auto")
+def clip_spec(cfg: DictConfig, encoder: FrameEncoder, family: str) -> ClipSpec:
+    """How the run sampled frames: ``features.*`` and the encoder's preprocessing for sequence
+    heads, ``data.*`` (the clip transforms' ImageNet normalisation) for a model with its encoder."""
+    if family == "pixels":
+        return ClipSpec(sampler=instantiate(cfg.data.sampler), size=int(cfg.data.size),
+                        backend=cfg.data.get("backend", "auto") or "auto")
+    pre = encoder.preprocessing
+    return ClipSpec(sampler=instantiate(cfg.features.sampler), size=pre.resize, crop=pre.size, mean=pre.mean,
+                    std=pre.std, backend=cfg.features.get("backend", "auto") or "auto")
 
 
 def encoder_config(features: DictConfig) -> dict:
@@ -224,35 +192,27 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
     ckpt, run_dir = resolve_checkpoint(path)
     cfg = OmegaConf.load(RunDir(run_dir).config)
     state = _load_checkpoint(ckpt)
-    family = model_family(state, cfg)
     num_classes = int(state.get("hyper_parameters", {}).get("num_classes") or 0)
     class_names = list(state.get("class_names") or [str(i) for i in range(num_classes)])
     if not class_names:
         raise CheckpointError(f"{ckpt}: holds neither class_names nor num_classes")
-    clip = clip_spec(cfg, family)
-    if family == "sequence_head":
-        encoder = instantiate(encoder_config(cfg.features))
-        pre = encoder.preprocessing
-        clip = ClipSpec(sampler=clip.sampler, size=pre.resize, backend=clip.backend, crop=pre.size,
-                        mean=pre.mean, std=pre.std)
-        net = build_net(cfg.model.net, input_dim=encoder.out_dim, num_classes=len(class_names))
-        classifier = TrainedClassifier(net=net, input_dim=encoder.out_dim, input_norm=cfg.model.get("input_norm", "none"))
-        classifier.load_trained(state["state_dict"], source=ckpt)
-        model = SequenceHeadModel(encoder, classifier)
-        trained = TrainedModel(family=family, model=model, clip=clip, class_names=class_names, checkpoint=ckpt,
-                               config=cfg, head=classifier, feature_dim=encoder.out_dim)
-    else:
-        net_cfg = OmegaConf.to_container(cfg.model.net, resolve=True)
-        if "weights" in net_cfg:
-            net_cfg["weights"] = None  # the checkpoint carries every weight: never fetch pretrained ones
-        net = build_net(net_cfg, num_classes=len(class_names))
-        prefix = "net."
-        weights = {k[len(prefix):]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
-        net.load_state_dict(weights)
-        trained = TrainedModel(family=family, model=PixelModel(net), clip=clip, class_names=class_names,
-                               checkpoint=ckpt, config=cfg)
-    trained.model.eval().to(device)
-    if trained.head is not None:
-        trained.head.eval()
+    model_cfg = model_config(cfg)
+    if model_cfg.get("encoder"):  # trained with the head: the checkpoint carries every weight, fetch none
+        family, encoder = "pixels", instantiate({**model_cfg["encoder"], "weights": None})
+    else:  # the frozen encoder that filled the feature cache
+        family, encoder = "sequence_head", instantiate(encoder_config(cfg.features))
+    head = build_net(model_cfg["net"], input_dim=encoder.out_dim, num_classes=len(class_names))
+    norm = Standardize(encoder.out_dim) if model_cfg.get("input_norm", "none") == "standardize" else None
+    model = VideoClassifier(head=head, encoder=encoder, norm=norm,
+                            feature_dtype=torch.float16 if family == "sequence_head" else None)
+    weights = {k[len("model."):]: v for k, v in upgrade_state_dict(state["state_dict"]).items() if k.startswith("model.")}
+    result = model.load_state_dict(weights, strict=False)
+    # A sequence head's encoder comes from features.encoder, not from the checkpoint.
+    missing = [k for k in result.missing_keys if family == "pixels" or not k.startswith("encoder.")]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"{ckpt}: its weights do not fit the run's model "
+                              f"(missing {sorted(missing)[:5]}, unexpected {sorted(result.unexpected_keys)[:5]})")
+    trained = TrainedModel(family=family, model=model.eval().to(device), clip=clip_spec(cfg, encoder, family),
+                           class_names=class_names, checkpoint=ckpt, config=cfg)
     log.info("Loaded %s (%s, %d classes) from %s", trained.model_name, family, len(class_names), ckpt)
     return trained

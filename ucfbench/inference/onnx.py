@@ -63,7 +63,7 @@ class ExportResult:
 def _export(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, names: list[str], opset: int | None) -> str:
     """Write ``module`` to ``path`` with dynamic batch (axis 0 of every input) and time (axis 1 of the first)."""
     batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
-    shapes = {names[0]: {0: batch, 1: time}, names[1]: {0: batch}}
+    shapes = ({0: batch, 1: time}, {0: batch})  # by position: the ONNX input names are ours, not forward's
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -160,17 +160,17 @@ def export_onnx(trained: TrainedModel, out_dir: str | Path, *, opset: int | None
             "outputs": {"logits": "(B, C) float32"}}
     results = []
     jobs = []
-    if trained.head is not None:
+    head = trained.head
+    if head is not None:
         d = trained.feature_dim
 
         def features(b: int, t: int, gen: torch.Generator) -> torch.Tensor:
             # Around the training inputs' statistics, so the standardisation sees plausible values.
-            mean = getattr(trained.head, "input_mean", torch.zeros(d))
-            std = getattr(trained.head, "input_std", torch.ones(d))
+            mean, std = getattr(head.norm, "mean", torch.zeros(d)), getattr(head.norm, "std", torch.ones(d))
             return mean + std * torch.randn(b, t, d, generator=gen)  # (B, T, D)
 
-        backbone = trained.config.features.get("model") or trained.config.features.get("arch")
-        jobs.append(("head", trained.head, features, ["x", "lengths"],
+        backbone = trained.model.encoder.model_name
+        jobs.append(("head", head, features, ["x", "lengths"],
                      {"x": f"(B, T, {d}) float32 per-frame {backbone} features", "lengths": "(B,) int64"}))
     if not heads_only:
         size = clip.crop or clip.size

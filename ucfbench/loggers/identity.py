@@ -145,8 +145,8 @@ def run_identity(cfg: DictConfig, *, hydra: DictConfig | None = None, dataset: d
     sweep = _sweep_dir(hc.runtime.output_dir, str(hc.sweep.subdir)) if multirun else None
     ds = dataset if dataset is not None else instantiate(cfg.dataset).describe()
     model = model_name(choices)
-    net = cfg.model.get("net") or {}
-    backbone = net.get("arch") or OmegaConf.select(cfg, "features.model", default=None)
+    # The encoder the model trains (model.encoder), else the frozen one of the feature cache.
+    backbone = OmegaConf.select(cfg, "model.encoder.arch", default=None) or OmegaConf.select(cfg, "features.model", default=None)
     swept = swept_values(hc)
     parts = [ds["dataset"], split_tag(ds["split_name"]) if ds["split_name"] else None, model, f"seed{cfg.seed}"]
     parts += [f"{k.split('.')[-1].lstrip('+~')}{_format_value(v)}" for k, v in swept.items()]

@@ -20,7 +20,7 @@ def _schedulers(scheduler: object) -> list[object]:
 class ProgressiveUnfreeze(BaseFinetuning):
     """Backbone frozen until ``unfreeze_epoch``, then its ``finetune_layers`` train.
 
-    The network must have a ``backbone`` (:class:`~ucfbench.models.cnn_rnn.Backbone2D`). Before
+    The classifier's encoder must be a :class:`~ucfbench.backbones.trainable.Backbone2D`. Before
     training every backbone stage is frozen, so the optimizer starts with the other parameters only;
     at the start of epoch ``unfreeze_epoch`` the backbone's ``finetune_layers`` become trainable
     and join the optimizer as a new parameter group. Its learning rate is
@@ -53,9 +53,10 @@ class ProgressiveUnfreeze(BaseFinetuning):
 
     @staticmethod
     def _backbone(pl_module: L.LightningModule):
-        backbone = getattr(getattr(pl_module, "net", None), "backbone", None)
+        backbone = getattr(getattr(pl_module, "model", None), "encoder", None)
         if backbone is None or not hasattr(backbone, "stages"):
-            raise TypeError("ProgressiveUnfreeze needs model.net.backbone (a Backbone2D); use it with model=cnn_rnn")
+            raise TypeError("ProgressiveUnfreeze needs a trainable encoder (model.encoder: a Backbone2D); "
+                            "use it with model=cnn_rnn")
         return backbone
 
     def _plan(self, backbone) -> tuple[int, list]:

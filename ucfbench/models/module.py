@@ -11,36 +11,36 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from ucfbench.data.types import Batch
+from ucfbench.models.classifier import Standardize, VideoClassifier, upgrade_state_dict
 from ucfbench.models.metrics import classification_metrics
 from ucfbench.models.order import order_probs
 
 
 class ActionClassifier(L.LightningModule):
-    """Trains any ``net(x, lengths) -> logits`` with cross-entropy and reports accuracy.
+    """Trains a :class:`~ucfbench.models.classifier.VideoClassifier` with cross-entropy and reports accuracy.
 
     A batch whose ``x`` carries a views axis, (B, V, T, ...), is classified by averaging the class
     probabilities of its V clips (test-time views of end-to-end models).
 
-    The network is built in :meth:`configure_model` from what the DataModule knows once its data
+    The classifier is built in :meth:`configure_model` from what the DataModule knows once its data
     is prepared (``num_classes``, ``classes``, ``input_dim``, ``input_stats``), so a config
     builds the module without run-time arguments; :meth:`build` does the same by hand.
 
     Args:
-        net: the network, or a partial completed with ``num_classes`` (and ``input_dim`` when the
-            model reads features) in :meth:`build`.
+        net: the head, or a partial completed with ``num_classes`` and ``input_dim`` (the
+            features' size: the DataModule's, or the encoder's ``out_dim``) in :meth:`build`.
         optimizer: partial optimizer, completed with the trainable parameters.
+        encoder: the frame encoder the model trains with its head (the model reads clips); None:
+            the model reads cached features (its frozen encoder ran offline, ``features.encoder``).
         scheduler: partial LR scheduler, completed with the optimizer (None: constant LR).
-        input: what the model reads, ``features`` or ``clips`` (recorded in checkpoints).
         num_classes: number of classes; given here, the module is built at once.
         class_names: stored in checkpoints so a trained model names its predictions.
         label_smoothing: cross-entropy label smoothing.
         scheduler_interval: step the scheduler every ``epoch`` or ``step``.
-        input_dim: feature size D (needed for ``input_norm``).
-        input_norm: ``standardize`` subtracts the training split's per-dimension mean and divides
-            by its std before the network (set by :meth:`set_input_stats`, saved in checkpoints);
-            ``none`` feeds inputs as they are. Frozen-backbone features vary far more between
-            videos than over time within one, and standardising brings the temporal signal into
-            a range the heads can learn from.
+        input_dim: feature size D of a model without an encoder (needed to build it at once).
+        input_norm: ``standardize`` puts a :class:`~ucfbench.models.classifier.Standardize` with
+            the training split's per-dimension mean/std (saved in checkpoints) before the head;
+            ``none`` feeds the features as they are.
     """
 
     def __init__(
@@ -48,8 +48,8 @@ class ActionClassifier(L.LightningModule):
         *,
         net: nn.Module | Callable[..., nn.Module],
         optimizer: Callable[..., torch.optim.Optimizer],
+        encoder: nn.Module | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
-        input: str = "features",  # noqa: A002 (the config key model.input)
         num_classes: int | None = None,
         class_names: list[str] | None = None,
         label_smoothing: float = 0.0,
@@ -58,13 +58,13 @@ class ActionClassifier(L.LightningModule):
         input_norm: str = "none",
     ) -> None:
         super().__init__()
-        # The network and class names travel in the checkpoint as weights and `class_names`.
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler", "class_names"])
+        # The networks and class names travel in the checkpoint as weights and `class_names`.
+        self.save_hyperparameters(ignore=["net", "encoder", "optimizer", "scheduler", "class_names"])
         if input_norm not in ("none", "standardize"):
             raise ValueError(f"model.input_norm must be 'none' or 'standardize', got {input_norm!r}")
-        # A ready network is a submodule at once; a partial waits for build() (not a submodule).
-        self.net: nn.Module | None = net if isinstance(net, nn.Module) else None
-        self._net_factory = None if isinstance(net, nn.Module) else net
+        # Not submodules until build() makes them the classifier's (a dict is not registered).
+        self._parts = {"net": net, "encoder": encoder}
+        self.model: VideoClassifier | None = None
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.input_norm = input_norm
@@ -76,8 +76,13 @@ class ActionClassifier(L.LightningModule):
         if num_classes is not None:
             self.build(num_classes=num_classes, class_names=class_names, input_dim=input_dim)
 
+    @property
+    def reads(self) -> str:
+        """``clips`` (the model has its encoder) or ``features`` (cached by its frozen encoder)."""
+        return "features" if self._parts["encoder"] is None else "clips"
+
     def configure_model(self) -> None:
-        """Build the network from the DataModule's ``num_classes``, ``classes``, ``input_dim`` and
+        """Build the classifier from the DataModule's ``num_classes``, ``classes``, ``input_dim`` and
         ``input_stats`` (Lightning calls this after the data is set up, before restoring a checkpoint)."""
         if self.class_names:  # built (configure_model runs again for test after fit)
             return
@@ -87,30 +92,26 @@ class ActionClassifier(L.LightningModule):
 
     def build(self, *, num_classes: int, class_names: list[str] | None = None, input_dim: int | None = None,
               input_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> ActionClassifier:
-        """Create the network, metrics and input statistics for ``num_classes`` classes (once)."""
+        """Create the classifier, metrics and input statistics for ``num_classes`` classes (once)."""
         assert not self.class_names, "the module is built already"
+        net, encoder = self._parts["net"], self._parts["encoder"]
+        if encoder is not None:
+            input_dim = encoder.out_dim
         self.hparams.update(num_classes=num_classes, input_dim=input_dim)
-        if self.net is None:
-            dims = {"num_classes": num_classes} if input_dim is None else {"num_classes": num_classes, "input_dim": input_dim}
-            self.net = self._net_factory(**dims)
-        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        head = net if isinstance(net, nn.Module) else net(num_classes=num_classes, input_dim=input_dim)
+        norm = None
         if self.input_norm == "standardize":
             assert input_dim, "input_norm=standardize needs input_dim (a model that reads features)"
-            self.register_buffer("input_mean", torch.zeros(input_dim))
-            self.register_buffer("input_std", torch.ones(input_dim))
+            norm = Standardize(input_dim)
             if input_stats is not None:
-                self.set_input_stats(*input_stats)
+                norm.set(*input_stats)
+        self.model = VideoClassifier(head=head, encoder=encoder, norm=norm)
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         return self
-
-    def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Per-dimension (D,) statistics of the training inputs, for ``input_norm=standardize``."""
-        if self.input_norm == "standardize":
-            self.input_mean.copy_(mean)
-            self.input_std.copy_(std.clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if x.ndim in (4, 6):  # (B, V, T, D) or (B, V, T, 3, H, W): V views (clips) of each video
@@ -119,9 +120,7 @@ class ActionClassifier(L.LightningModule):
             # Average the views' class probabilities; returned as log-probabilities, so softmax
             # (test outputs), argmax (metrics) and the loss all see the averaged prediction.
             return logits.float().log_softmax(-1).view(b, v, -1).logsumexp(1) - math.log(v)  # (B, C)
-        if self.input_norm == "standardize":
-            x = (x - self.input_mean) / self.input_std  # (B, T, D), per-step: padding stays inert
-        return self.net(x, lengths)
+        return self.model(x, lengths)
 
     def _step(self, batch: Batch, metrics: MetricCollection, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch["x"], batch["lengths"])
@@ -200,11 +199,18 @@ class ActionClassifier(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["class_names"] = self.class_names
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"])
+
     def describe(self) -> dict:
-        """What ``metrics.json`` records about the model: its size, and what its network says of itself."""
-        describe_net = getattr(self.net, "describe", None)
-        return {"params": self.num_parameters(), **(describe_net() if describe_net else {})}
+        """What ``metrics.json`` records about the model: its size, and the encoder it trains, if any."""
+        out = {"params": self.num_parameters()}
+        encoder = self.model.encoder
+        if encoder is not None:
+            describe = getattr(encoder, "describe", None)
+            out["features"] = {**(describe() if describe else {"model": type(encoder).__name__}), "end_to_end": True}
+        return out
 
     def num_parameters(self) -> int:
-        """Parameters of the network (trainable or not), as reported in results."""
-        return sum(p.numel() for p in self.net.parameters())
+        """Parameters of the classifier, its encoder included when it has one (trainable or not)."""
+        return sum(p.numel() for p in self.model.parameters())

@@ -1,4 +1,10 @@
-"""The CNN-RNN's temporal head: (Bi)LSTM over the valid steps, temporal self-attention, masked mean."""
+"""The CNN-RNN's temporal head: (Bi)LSTM over the valid steps, temporal self-attention, masked mean.
+
+With its trainable ResNet (:class:`~ucfbench.backbones.trainable.Backbone2D`) it is the CNN-RNN
+write-up's end-to-end network (``model=cnn_rnn``). Padding never changes the output in eval mode:
+the LSTM runs each direction over the valid steps only, attention ignores padded keys, and
+pooling averages valid steps.
+"""
 
 from __future__ import annotations
 
@@ -81,3 +87,13 @@ class TemporalHead(nn.Module):
         if self.attention is not None:
             h = self.attention(h, mask)  # (B, T, 2H)
         return self.fc(self.dropout(masked_mean(h, lengths.to(h.device))))  # (B, C)
+
+    def attention_over_time(self) -> torch.Tensor | None:
+        """(B, T) attention each frame received in the last forward pass (mean over the valid
+        query steps; rows sum to 1), or None without attention."""
+        att = self.attention
+        if att is None or att.last_weights is None:
+            return None
+        w = att.last_weights.float()  # (B, T, T): query, key
+        valid_q = att.last_mask.to(w.dtype)  # (B, T)
+        return (w * valid_q.unsqueeze(-1)).sum(1) / valid_q.sum(1, keepdim=True).clamp_min(1.0)  # (B, T)
