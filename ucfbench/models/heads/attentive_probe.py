@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ucfbench.models.heads.masking import valid_mask
+from ucfbench.models.heads.masking import padding_mask
 from ucfbench.models.heads.positional import SinusoidalPositionalEncoding
 
 
@@ -59,11 +59,9 @@ class AttentiveProbeHead(nn.Module):
         self.fc = nn.Linear(d_model, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
-        pad = ~valid_mask(lengths, t)  # (B, T), True on padding
+        pad = padding_mask(x, lengths)  # (B, T)
         kv = self.norm_kv(self.pos(self.proj(self.input_dropout(x))))  # (B, T, d_model)
-        q = self.query.expand(b, -1, -1)  # (B, Q, d_model)
+        q = self.query.expand(x.shape[0], -1, -1)  # (B, Q, d_model)
         q = q + self.attn(self.norm_q(q), kv, kv, key_padding_mask=pad, need_weights=False)[0]  # (B, Q, d_model)
         q = q + self.mlp(q)
         return self.fc(self.dropout(self.norm_out(q).mean(1)))  # (B, d_model) -> (B, C)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ucfbench.models.heads.masking import masked_mean, valid_mask
+from ucfbench.models.heads.masking import masked_mean, padding_mask
 from ucfbench.models.heads.positional import SinusoidalPositionalEncoding
 
 
@@ -69,9 +69,7 @@ class TransformerHead(nn.Module):
         self.fc = nn.Linear(d_model, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
-        pad = ~valid_mask(lengths, t)  # (B, T), True on padding
+        pad = padding_mask(x, lengths)  # (B, T)
         h = self.pos(self.proj(self.input_dropout(x)))  # (B, T, d_model)
         h = self.encoder(h, src_key_padding_mask=pad)  # (B, T, d_model)
         return self.fc(self.dropout(masked_mean(h, lengths)))  # (B, d_model) -> (B, C)
