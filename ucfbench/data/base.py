@@ -279,18 +279,14 @@ class ActionDataset(ABC):
 class OfficialSplitsDataset(ActionDataset):
     """A dataset published with three numbered train / test splits in split files (UCF101, HMDB51).
 
-    Subclasses say where their split files usually are (:meth:`find_splits_dir`, through
-    :meth:`look_for_splits`) and read them in ``_load``.
-
     Args:
-        root: folder that holds the class folders.
         split: official split 1, 2 or 3.
         splits_dir: folder of the split files; None: looked for inside or beside ``root``.
-        **kwargs: the rest of :class:`ActionDataset`'s arguments.
+        **kwargs: :class:`ActionDataset`'s arguments.
     """
 
-    def __init__(self, *, root: str | Path, split: int = 1, splits_dir: str | Path | None = None, **kwargs) -> None:
-        super().__init__(root=root, **kwargs)
+    def __init__(self, *, split: int = 1, splits_dir: str | Path | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
         if split not in (1, 2, 3):
             raise ValueError(f"dataset.split must be 1, 2 or 3, got {split}")
         self.split = split
@@ -303,14 +299,9 @@ class OfficialSplitsDataset(ActionDataset):
     def folds(self) -> list[ActionDataset]:
         return [self.variant(split=k) for k in (1, 2, 3)]
 
-    @abstractmethod
-    def find_splits_dir(self) -> Path:
-        """Locate the folder of split files; raise with the places looked at."""
-
-    def look_for_splits(self, names: Sequence[str], holds: Callable[[Path], bool], *, missing: str, fix: str) -> Path:
-        """``splits_dir`` if set, else the first folder named in ``names`` inside then beside ``root``, else
-        ``root`` itself, that ``holds`` the split files; else a :class:`DatasetError` naming what is wrong
-        with ``root`` or, if nothing is, every place looked at (see :func:`find_folder`)."""
+    def find_splits_dir(self, names: Sequence[str], holds: Callable[[Path], bool], *, missing: str, fix: str) -> Path:
+        """``splits_dir``, else the first of ``names`` inside then beside ``root``, else ``root``, that ``holds``
+        the split files; else raise naming what is wrong with ``root`` or every place looked at."""
         if self.splits_dir is not None:
             candidates = [self.splits_dir]
         else:

@@ -83,15 +83,12 @@ class HMDB51(OfficialSplitsDataset):
         super().__init__(root=root, split=split, splits_dir=splits_dir, seed=seed, val_fraction=val_fraction,
                          on_bad_video=on_bad_video)
 
-    def find_splits_dir(self) -> Path:
-        """Locate the folder of split files; raise with the places looked at."""
-        return self.look_for_splits([SPLIT_DIR_NAME], lambda f: f.is_dir() and any(f.glob("*_test_split1.txt")),
-                                    missing="no HMDB51 split files (*_test_split1.txt) found",
-                                    fix="Download test_train_splits.rar from the HMDB51 page, extract it, and set "
-                                        f"dataset.splits_dir to the {SPLIT_DIR_NAME} folder.")
-
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
-        folder = self.find_splits_dir()
+        folder = self.find_splits_dir(
+            [SPLIT_DIR_NAME], lambda f: f.is_dir() and any(f.glob("*_test_split1.txt")),
+            missing="no HMDB51 split files (*_test_split1.txt) found",
+            fix=f"Download test_train_splits.rar from the HMDB51 page, extract it, and set dataset.splits_dir to the "
+                f"{SPLIT_DIR_NAME} folder.")
         classes, rows = read_hmdb_splits(folder, self.split)
         check_root(self.root, name=self.name, classes=classes)
         check_class_folders(self.root, classes, source=folder)

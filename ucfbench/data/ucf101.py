@@ -91,17 +91,13 @@ class UCF101(OfficialSplitsDataset):
         super().__init__(root=root, split=split, splits_dir=splits_dir, val_groups=val_groups, seed=seed,
                          on_bad_video=on_bad_video)
 
-    def find_splits_dir(self) -> Path:
-        """Locate the folder holding ``classInd.txt``; raise with the places looked at."""
-        return self.look_for_splits(SPLIT_DIR_NAMES, lambda f: (f / "classInd.txt").is_file(),
-                                    missing=f"no classInd.txt for {self.name} found",
-                                    fix="Download the official split files (UCF101TrainTestSplits-RecognitionTask.zip) "
-                                        "and set dataset.splits_dir to the folder that holds classInd.txt.")
-
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
         if not self.root.is_dir():
             check_root(self.root, name=self.name)  # raises, naming what dataset.root must hold
-        folder = self.find_splits_dir()
+        folder = self.find_splits_dir(
+            SPLIT_DIR_NAMES, lambda f: (f / "classInd.txt").is_file(), missing=f"no classInd.txt for {self.name} found",
+            fix="Download the official split files (UCF101TrainTestSplits-RecognitionTask.zip) and set "
+                "dataset.splits_dir to the folder that holds classInd.txt.")
         classes = read_class_ind(folder / "classInd.txt")
         check_root(self.root, name=self.name, classes=classes)
         check_class_folders(self.root, classes, source=folder / "classInd.txt")
