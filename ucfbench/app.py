@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ucfbench.cli.args import Command, Key, UsageError, run_command  # noqa: E402
-from ucfbench.predict import list_videos  # noqa: E402
+from ucfbench.predict import CHECKPOINT, list_videos  # noqa: E402
 
 if TYPE_CHECKING:
     from ucfbench.inference.predictor import Prediction, Predictor
@@ -43,8 +43,7 @@ COMMAND = Command(
              "the frames the model sampled and, for models that weight time steps, the attention over time. "
              "Gradio with analytics off; nothing is fetched from the internet."),
     keys={
-        "checkpoint": Key(None, "a run directory, a .ckpt file or an exported model.onnx",
-                          placeholder="<run dir | .ckpt | model.onnx>"),
+        "checkpoint": CHECKPOINT,
         "port": Key(7860, "the port to listen on"),
         "host": Key("127.0.0.1", "the address to listen on (0.0.0.0: every interface, reachable by others)"),
         "examples": Key(None, "a folder of example videos (default: one per class of the run's dataset when on "

@@ -37,14 +37,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ucfbench.predict")
 
+# What load_predictor accepts; the demo (app.py) takes the same key.
+CHECKPOINT = Key(None, "a run directory, a .ckpt file or an exported model.onnx",
+                 placeholder="<run dir | .ckpt | model.onnx>")
 COMMAND = Command(
     name="predict",
     summary=("Predicts the action in videos with a trained model (any family: a sequence head brings its "
              "frozen backbone and sampling from the run's config.yaml, an exported model.onnx its model.json). "
              "The model answers only with the classes it was trained on; the first line names them."),
     keys={
-        "checkpoint": Key(None, "a run directory, a .ckpt file or an exported model.onnx",
-                          placeholder="<run dir | .ckpt | model.onnx>"),
+        "checkpoint": CHECKPOINT,
         "video": Key(None, "a video file", repeatable=True, placeholder="<file>"),
         "videos": Key(None, "every video file directly in this folder (by extension), sorted", placeholder="<folder>"),
         "output": Key("table", "table (one per video) or json (one object per line: video, label, top5, frames; "

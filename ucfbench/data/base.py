@@ -274,3 +274,40 @@ class ActionDataset(ABC):
         ``split`` and ``fold`` as fields (``split_name`` only names them for people)."""
         return {"dataset": self.name, "protocol": self.protocol_name, "split": self.split_number,
                 "fold": self.fold_number, "split_name": self.split_name, "leaky": self.leaky}
+
+
+class OfficialSplitsDataset(ActionDataset):
+    """A dataset published with three numbered train / test splits in split files (UCF101, HMDB51).
+
+    Args:
+        split: official split 1, 2 or 3.
+        splits_dir: folder of the split files; None: looked for inside or beside ``root``.
+        **kwargs: :class:`ActionDataset`'s arguments.
+    """
+
+    def __init__(self, *, split: int = 1, splits_dir: str | Path | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if split not in (1, 2, 3):
+            raise ValueError(f"dataset.split must be 1, 2 or 3, got {split}")
+        self.split = split
+        self.splits_dir = Path(splits_dir).expanduser().resolve() if splits_dir else None
+
+    @property
+    def split_name(self) -> str:
+        return f"split{self.split}"
+
+    def folds(self) -> list[ActionDataset]:
+        return [self.variant(split=k) for k in (1, 2, 3)]
+
+    def find_splits_dir(self, names: Sequence[str], holds: Callable[[Path], bool], *, missing: str, fix: str) -> Path:
+        """``splits_dir``, else the first of ``names`` inside then beside ``root``, else ``root``, that ``holds``
+        the split files; else raise naming what is wrong with ``root`` or every place looked at."""
+        if self.splits_dir is not None:
+            candidates = [self.splits_dir]
+        else:
+            candidates = [base / n for base in (self.root, self.root.parent) for n in names] + [self.root]
+        try:
+            return find_folder(candidates, holds, missing=missing, fix=fix)
+        except DatasetError:
+            check_root(self.root, name=self.name)  # a root one level off says so more precisely
+            raise

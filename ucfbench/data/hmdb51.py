@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root, find_folder
+from ucfbench.data.base import DatasetError, OfficialSplitsDataset, check_class_folders, check_root
 from ucfbench.data.splits import holdout_fraction
 from ucfbench.data.types import VideoRecord
 
@@ -56,7 +56,7 @@ def read_hmdb_splits(folder: Path, split: int) -> tuple[list[str], list[tuple[st
     return classes, rows
 
 
-class HMDB51(ActionDataset):
+class HMDB51(OfficialSplitsDataset):
     """HMDB51 under its official three 70/30 splits.
 
     Args:
@@ -80,36 +80,15 @@ class HMDB51(ActionDataset):
         seed: int = 0,
         on_bad_video: str = "error",
     ) -> None:
-        super().__init__(root=root, seed=seed, val_fraction=val_fraction, on_bad_video=on_bad_video)
-        if split not in (1, 2, 3):
-            raise ValueError(f"dataset.split must be 1, 2 or 3, got {split}")
-        self.split = split
-        self.splits_dir = Path(splits_dir).expanduser().resolve() if splits_dir else None
-
-    @property
-    def split_name(self) -> str:
-        return f"split{self.split}"
-
-    def folds(self) -> list[ActionDataset]:
-        return [self.variant(split=k) for k in (1, 2, 3)]
-
-    def find_splits_dir(self) -> Path:
-        """Locate the folder of split files; raise with the places looked at."""
-        if self.splits_dir is not None:
-            candidates = [self.splits_dir]
-        else:
-            candidates = [self.root / SPLIT_DIR_NAME, self.root.parent / SPLIT_DIR_NAME, self.root]
-        return find_folder(candidates, lambda f: f.is_dir() and any(f.glob("*_test_split1.txt")),
-                           missing="no HMDB51 split files (*_test_split1.txt) found",
-                           fix="Download test_train_splits.rar from the HMDB51 page, extract it, and set "
-                               f"dataset.splits_dir to the {SPLIT_DIR_NAME} folder.")
+        super().__init__(root=root, split=split, splits_dir=splits_dir, seed=seed, val_fraction=val_fraction,
+                         on_bad_video=on_bad_video)
 
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
-        try:
-            folder = self.find_splits_dir()
-        except DatasetError:
-            check_root(self.root, name=self.name)  # a root one level off says so more precisely
-            raise
+        folder = self.find_splits_dir(
+            [SPLIT_DIR_NAME], lambda f: f.is_dir() and any(f.glob("*_test_split1.txt")),
+            missing="no HMDB51 split files (*_test_split1.txt) found",
+            fix=f"Download test_train_splits.rar from the HMDB51 page, extract it, and set dataset.splits_dir to the "
+                f"{SPLIT_DIR_NAME} folder.")
         classes, rows = read_hmdb_splits(folder, self.split)
         check_root(self.root, name=self.name, classes=classes)
         check_class_folders(self.root, classes, source=folder)

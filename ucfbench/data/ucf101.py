@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ucfbench.data.base import ActionDataset, DatasetError, check_class_folders, check_root, find_folder
+from ucfbench.data.base import DatasetError, OfficialSplitsDataset, check_class_folders, check_root
 from ucfbench.data.splits import parse_ucf_name
 from ucfbench.data.types import VideoRecord
 
@@ -64,7 +64,7 @@ def read_split_list(path: Path, classes: list[str]) -> list[VideoRecord]:
     return records
 
 
-class UCF101(ActionDataset):
+class UCF101(OfficialSplitsDataset):
     """UCF101 under its official three train/test splits.
 
     Args:
@@ -88,39 +88,16 @@ class UCF101(ActionDataset):
         seed: int = 0,
         on_bad_video: str = "error",
     ) -> None:
-        super().__init__(root=root, val_groups=val_groups, seed=seed, on_bad_video=on_bad_video)
-        if split not in (1, 2, 3):
-            raise ValueError(f"dataset.split must be 1, 2 or 3, got {split}")
-        self.split = split
-        self.splits_dir = Path(splits_dir).expanduser().resolve() if splits_dir else None
-
-    @property
-    def split_name(self) -> str:
-        return f"split{self.split}"
-
-    def find_splits_dir(self) -> Path:
-        """Locate the folder holding ``classInd.txt``; raise with the places looked at."""
-        if self.splits_dir is not None:
-            candidates = [self.splits_dir]
-        else:
-            candidates = [self.root / d for d in SPLIT_DIR_NAMES]
-            candidates += [self.root.parent / d for d in SPLIT_DIR_NAMES] + [self.root]
-        return find_folder(candidates, lambda f: (f / "classInd.txt").is_file(),
-                           missing=f"no classInd.txt for {self.name} found",
-                           fix="Download the official split files (UCF101TrainTestSplits-RecognitionTask.zip) and "
-                               "set dataset.splits_dir to the folder that holds classInd.txt.")
-
-    def folds(self) -> list[ActionDataset]:
-        return [self.variant(split=k) for k in (1, 2, 3)]
+        super().__init__(root=root, split=split, splits_dir=splits_dir, val_groups=val_groups, seed=seed,
+                         on_bad_video=on_bad_video)
 
     def _load(self) -> tuple[list[str], dict[str, list[VideoRecord]]]:
         if not self.root.is_dir():
             check_root(self.root, name=self.name)  # raises, naming what dataset.root must hold
-        try:
-            folder = self.find_splits_dir()
-        except DatasetError:
-            check_root(self.root, name=self.name)  # a root one level off says so more precisely
-            raise
+        folder = self.find_splits_dir(
+            SPLIT_DIR_NAMES, lambda f: (f / "classInd.txt").is_file(), missing=f"no classInd.txt for {self.name} found",
+            fix="Download the official split files (UCF101TrainTestSplits-RecognitionTask.zip) and set "
+                "dataset.splits_dir to the folder that holds classInd.txt.")
         classes = read_class_ind(folder / "classInd.txt")
         check_root(self.root, name=self.name, classes=classes)
         check_class_folders(self.root, classes, source=folder / "classInd.txt")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ucfbench.models.heads.masking import valid_mask
-from ucfbench.models.heads.positional import SinusoidalPositionalEncoding
+from ucfbench.models.heads.masking import padding_mask
+from ucfbench.models.heads.positional import TokenHead
 
 
-class AttentiveProbeHead(nn.Module):
+class AttentiveProbeHead(TokenHead):
     """Projection, temporal positions, one cross-attention block from learned queries, linear classifier.
 
     V-JEPA's frozen evaluation (its ``AttentivePooler``): ``num_queries`` learned query tokens
@@ -43,11 +43,7 @@ class AttentiveProbeHead(nn.Module):
         dropout: float = 0.0,
         input_dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        assert d_model % num_heads == 0, f"d_model ({d_model}) must be divisible by num_heads ({num_heads})"
-        self.input_dropout = nn.Dropout(input_dropout)
-        self.proj = nn.Linear(input_dim, d_model)
-        self.pos = SinusoidalPositionalEncoding(dim=d_model)
+        super().__init__(input_dim=input_dim, d_model=d_model, num_heads=num_heads, input_dropout=input_dropout)
         self.query = nn.Parameter(torch.randn(1, num_queries, d_model) * 0.02)
         self.norm_q, self.norm_kv = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
@@ -59,11 +55,9 @@ class AttentiveProbeHead(nn.Module):
         self.fc = nn.Linear(d_model, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
-        pad = ~valid_mask(lengths, t)  # (B, T), True on padding
-        kv = self.norm_kv(self.pos(self.proj(self.input_dropout(x))))  # (B, T, d_model)
-        q = self.query.expand(b, -1, -1)  # (B, Q, d_model)
+        pad = padding_mask(x, lengths)  # (B, T)
+        kv = self.norm_kv(self.tokens(x))  # (B, T, d_model)
+        q = self.query.expand(x.shape[0], -1, -1)  # (B, Q, d_model)
         q = q + self.attn(self.norm_q(q), kv, kv, key_padding_mask=pad, need_weights=False)[0]  # (B, Q, d_model)
         q = q + self.mlp(q)
         return self.fc(self.dropout(self.norm_out(q).mean(1)))  # (B, d_model) -> (B, C)

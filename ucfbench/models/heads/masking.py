@@ -11,6 +11,18 @@ def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return steps.unsqueeze(0) < lengths.unsqueeze(1)
 
 
+def check_lengths(x: torch.Tensor, lengths: torch.Tensor) -> tuple[int, int]:
+    """(B, T) of (B, T, D) features ``x``, asserting that ``lengths`` is (B,)."""
+    b, t, _ = x.shape
+    assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
+    return b, t
+
+
+def padding_mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool, True on the padded steps of (B, T, D) ``x``: attention's ``key_padding_mask``."""
+    return ~valid_mask(lengths, check_lengths(x, lengths)[1])
+
+
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean over the valid steps of (B, T, D) -> (B, D)."""
     mask = valid_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)  # (B, T, 1)

@@ -1,4 +1,4 @@
-"""Sinusoidal positional encoding (Vaswani et al., 2017), shared by the attention heads."""
+"""Sinusoidal positional encoding (Vaswani et al., 2017) and the attention heads' frame tokens."""
 
 from __future__ import annotations
 
@@ -33,3 +33,18 @@ class SinusoidalPositionalEncoding(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.shape[-1] == self.dim, f"expected (B, T, {self.dim}), got {tuple(x.shape)}"
         return x + sinusoidal_encoding(x.shape[1], self.dim, device=x.device).to(x.dtype)
+
+
+class TokenHead(nn.Module):
+    """Base of the attention heads: input dropout, a linear projection to ``d_model``, sinusoidal positions."""
+
+    def __init__(self, *, input_dim: int, d_model: int, num_heads: int, input_dropout: float) -> None:
+        super().__init__()
+        assert d_model % num_heads == 0, f"d_model ({d_model}) must be divisible by num_heads ({num_heads})"
+        self.input_dropout = nn.Dropout(input_dropout)
+        self.proj = nn.Linear(input_dim, d_model)
+        self.pos = SinusoidalPositionalEncoding(dim=d_model)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) features -> (B, T, d_model) tokens."""
+        return self.pos(self.proj(self.input_dropout(x)))

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ucfbench.models.heads.masking import masked_mean, valid_mask
+from ucfbench.models.heads.masking import check_lengths, masked_mean, valid_mask
 from ucfbench.models.heads.positional import SinusoidalPositionalEncoding
 
 
@@ -213,8 +213,7 @@ class SwinTemporalHead(nn.Module):
         self.fc = nn.Linear(dim, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
+        _, t = check_lengths(x, lengths)
         padded = math.ceil(t / self.multiple) * self.multiple
         valid = valid_mask(lengths, padded)  # (B, Tp)
         h = self.pos(self.embed_norm(self.embed(self.input_dropout(x))))  # (B, T, C)

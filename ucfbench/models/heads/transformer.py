@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ucfbench.models.heads.masking import masked_mean, valid_mask
-from ucfbench.models.heads.positional import SinusoidalPositionalEncoding
+from ucfbench.models.heads.masking import masked_mean, padding_mask
+from ucfbench.models.heads.positional import TokenHead
 
 
-class TransformerHead(nn.Module):
+class TransformerHead(TokenHead):
     """Projection, sinusoidal positions, a Transformer encoder, masked mean pool, linear classifier.
 
     Seed 003's Transformer (4 layers, 8 heads, d_model 512, feed-forward 2048; 13.68M parameters
@@ -52,11 +52,7 @@ class TransformerHead(nn.Module):
         norm_first: bool = True,
         input_dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        assert d_model % num_heads == 0, f"d_model ({d_model}) must be divisible by num_heads ({num_heads})"
-        self.input_dropout = nn.Dropout(input_dropout)
-        self.proj = nn.Linear(input_dim, d_model)
-        self.pos = SinusoidalPositionalEncoding(dim=d_model)
+        super().__init__(input_dim=input_dim, d_model=d_model, num_heads=num_heads, input_dropout=input_dropout)
         layer = nn.TransformerEncoderLayer(
             d_model, num_heads, dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
             batch_first=True, norm_first=norm_first,
@@ -69,9 +65,7 @@ class TransformerHead(nn.Module):
         self.fc = nn.Linear(d_model, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        assert lengths.shape == (b,), f"lengths must be (B,) = ({b},), got {tuple(lengths.shape)}"
-        pad = ~valid_mask(lengths, t)  # (B, T), True on padding
-        h = self.pos(self.proj(self.input_dropout(x)))  # (B, T, d_model)
+        pad = padding_mask(x, lengths)  # (B, T)
+        h = self.tokens(x)  # (B, T, d_model)
         h = self.encoder(h, src_key_padding_mask=pad)  # (B, T, d_model)
         return self.fc(self.dropout(masked_mean(h, lengths)))  # (B, d_model) -> (B, C)
