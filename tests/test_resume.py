@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from tests import helpers
 from ucfbench.callbacks.resume import TrainTime
 from ucfbench.run import train
+from ucfbench.utils.errors import UsageError
 from ucfbench.utils.resolvers import unique_dir
 
 # Several batches per epoch and dropout, so the data order and the random state both matter.
@@ -70,6 +71,18 @@ def test_resume_equals_uninterrupted_run(tiny_cfg, tmp_path: Path, fake_clock) -
     assert reference["train_seconds"] == resumed["train_seconds"] == 40.0  # 10 + 30: both parts
     for row in _history(tmp_path / "run"):
         assert float(row["train/top5"]) == 1.0 >= float(row["train/top1"]), row
+
+
+@pytest.mark.slow
+def test_resume_with_fewer_epochs_than_trained_says_which_key(tiny_cfg, tmp_path: Path) -> None:
+    """A run trained 3 epochs, resumed with trainer.max_epochs=2: a user error naming the key, not
+    Lightning's traceback; the run's files stay as they were."""
+    train(tiny_cfg("trainer.max_epochs=3", "model.net.hidden_dim=16"))
+    before = {f: (tmp_path / "run" / f).read_bytes() for f in ("metrics.json", "config.yaml")}
+    with pytest.raises(UsageError, match=r"has trained 3 epochs, more than trainer\.max_epochs=2: resume with "
+                                         r"trainer\.max_epochs=3 or more"):
+        train(tiny_cfg("trainer.max_epochs=2", "model.net.hidden_dim=16", "resume=true"))
+    assert {f: (tmp_path / "run" / f).read_bytes() for f in before} == before
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.callbacks import fit_seconds, resume_info, scheduler_restarts, slurm_plugins
+from ucfbench.callbacks import epochs_trained, fit_seconds, resume_info, scheduler_restarts, slurm_plugins
 from ucfbench.cli.main import hydra_main
 from ucfbench.datamodules import model_input
 from ucfbench.eval.run_dir import RunDir, finished_metrics, print_summary, write_results
@@ -36,6 +36,7 @@ from ucfbench.loggers import build_loggers, finish_loggers, publish_results
 from ucfbench.loggers.identity import run_identity
 from ucfbench.utils.builders import build_callbacks
 from ucfbench.utils.devices import joblib_job_gpu
+from ucfbench.utils.errors import UsageError
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.resolvers import register_resolvers
 
@@ -53,6 +54,11 @@ def train(cfg: DictConfig) -> dict:
     if cfg.resume and (done := _finished(files, cfg)) is not None:
         log.info("%s already holds this run's results: kept, not trained again (resume=true)", out_dir)
         return done
+    if cfg.resume and files.last_checkpoint.is_file():  # before config.yaml: a refused resume changes nothing
+        done, wanted = epochs_trained(files.last_checkpoint), cfg.trainer.max_epochs
+        if wanted not in (None, -1) and done > wanted:  # else Lightning would test the longer-trained model as is
+            raise UsageError(f"{files.last_checkpoint} has trained {done} epochs, more than trainer.max_epochs="
+                             f"{wanted}: resume with trainer.max_epochs={done} or more")
     if rank_zero_only.rank == 0:
         atomic_write(files.config, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)

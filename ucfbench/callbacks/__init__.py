@@ -11,7 +11,12 @@ They live beside the models, not in ``ucfbench.eval`` or ``ucfbench.utils``: the
 training (the Trainer's state), configured in ``conf/callbacks/`` and ``conf/trainer/``.
 """
 
-from ucfbench.callbacks.checkpointing import AtomicCheckpointIO, RunCheckpoint, SafeOnExceptionCheckpoint
+from ucfbench.callbacks.checkpointing import (
+                                       AtomicCheckpointIO,
+                                       RunCheckpoint,
+                                       SafeOnExceptionCheckpoint,
+                                       epochs_trained,
+)
 from ucfbench.callbacks.resume import (
                                        RandomState,
                                        Restarts,
@@ -23,4 +28,4 @@ from ucfbench.callbacks.resume import (
 )
 
 __all__ = ["AtomicCheckpointIO", "RandomState", "Restarts", "RunCheckpoint", "SafeOnExceptionCheckpoint", "TrainTime",
-           "fit_seconds", "resume_info", "scheduler_restarts", "slurm_plugins"]
+           "epochs_trained", "fit_seconds", "resume_info", "scheduler_restarts", "slurm_plugins"]

@@ -40,6 +40,11 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
+def epochs_trained(path: str | Path) -> int:
+    """Epochs a ``last.ckpt`` (written at the end of each epoch) has trained; only its counters are read."""
+    return int(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["epoch"]) + 1
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` into a temporary file beside the checkpoint, ``fsync``, then ``os.replace``.
 
