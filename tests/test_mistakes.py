@@ -56,6 +56,8 @@ def exit_of(argv: list[str], capsys) -> tuple[int, str]:
     (["run", "seed=-1"], "error: seed=-1: an integer from 0 to 4294967295"),
     (["run", f"seed={2**33}"], f"error: seed={2**33}: an integer from 0 to 4294967295"),
     (["run", "data.eval_batch_size=0"], "error: data.eval_batch_size=0: videos per validation / test batch"),
+    (["run", "features.backend=decord"], "error: features.backend=decord: the video decoder, one of auto, pyav"),
+    (["run", "model=cnn_rnn", "data.backend=torchvision"], "error: data.backend=torchvision: the video decoder"),
     (["extract", "dataset=ucf5"], "error: dataset=ucf5: no such option (did you mean ucf50?)"),
     (["check", "dataset=HMDB51"], "error: dataset=HMDB51: no such option (did you mean hmdb51?)"),
 ])
