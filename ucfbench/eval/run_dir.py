@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 
 
 def _csv(rows: list[list]) -> str:
+    """CSV text of ``rows``; floats with four decimals (the tables hold them rounded so)."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([[f"{v:.4f}" if isinstance(v, float) else v for v in row]
+                                                    for row in rows])
     return buf.getvalue()
 
 
@@ -107,6 +109,16 @@ class RunDir:
         return [p.parent for p in sorted(Path(root).rglob(METRICS), key=str)]
 
 
+@dataclass(frozen=True)
+class TestResults:
+    """What :func:`write_test_results` wrote, for the loggers to mirror without reading it back."""
+
+    metrics: dict  # metrics.json
+    classes: list[str]  # confusion.csv's columns
+    per_class: list[list]  # per_class.csv's rows, header first; accuracies rounded to 4 places
+    predictions: list[list]  # predictions.csv's rows, header first; probabilities rounded to 4 places
+
+
 def write_results(
     out_dir: str | Path,
     *,
@@ -115,8 +127,8 @@ def write_results(
     datamodule: L.LightningDataModule,
     identity: dict,
     train_seconds: float,
-) -> dict:
-    """Write a finished run's result files from its trainer, model and DataModule; return ``metrics.json``.
+) -> TestResults:
+    """Write a finished run's result files from its trainer, model and DataModule; return what they hold.
 
     Args:
         out_dir: the run directory.
@@ -185,8 +197,8 @@ def write_test_results(
     info: dict,
     probs_reversed: torch.Tensor | None = None,
     probs_shuffled: torch.Tensor | None = None,
-) -> dict:
-    """Write a run's test results and return the metrics dict written to ``metrics.json``.
+) -> TestResults:
+    """Write a run's test results and return them (``metrics.json`` and the tables).
 
     Args:
         out_dir: the run directory.
@@ -226,12 +238,12 @@ def write_test_results(
         off = conf[i].copy()
         off[i] = 0
         confused = classes[int(off.argmax())] if off.sum() else ""
-        acc = conf[i, i] / support[i] if support[i] else float("nan")
-        per_class.append([name, i, int(support[i]), int(conf[i, i]), f"{acc:.4f}", confused])
+        acc = round(float(conf[i, i] / support[i]), 4) if support[i] else float("nan")
+        per_class.append([name, i, int(support[i]), int(conf[i, i]), acc, confused])
 
     pred = probs.argmax(1)
     predictions = [["video", "label", "pred", "prob"]] + [
-        [r.relpath, classes[int(y)], classes[int(p)], f"{float(probs[i, p]):.4f}"]
+        [r.relpath, classes[int(y)], classes[int(p)], round(float(probs[i, p]), 4)]
         for i, (r, y, p) in enumerate(zip(records, labels, pred))
     ]
     buf = io.BytesIO()
@@ -243,7 +255,7 @@ def write_test_results(
     atomic_write(files.test_probs, buf.getvalue())
     # metrics.json last: its presence means the run's results are complete.
     atomic_write(files.metrics, json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return TestResults(metrics=metrics, classes=list(classes), per_class=per_class, predictions=predictions)
 
 
 # -- reading a finished run back (the report) ---------------------------------------------
