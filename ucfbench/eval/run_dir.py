@@ -211,18 +211,13 @@ def write_test_results(
         probs_reversed, probs_shuffled: (N, C) test probabilities with each video's frames reversed /
             shuffled: the order diagnostics (``order.csv``, ``order_pairs.csv``); None: not measured.
     """
-    from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy  # torchmetrics
+    from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_metrics  # torchmetrics
     from ucfbench.eval.order import order_metrics  # torch
 
     files = RunDir(out_dir)
     assert len(probs) == len(labels) == len(records), "one prediction per test video"
-    metrics = {**info, **summary_metrics(probs, labels), "test_videos": len(records)}
-    pair_acc = within_pair_accuracy(probs, labels, classes, pairs)
-    if pair_acc:
-        metrics["within_pair"] = pair_acc
-        for kind in sorted({p["kind"] for p in pair_acc.values()}):
-            accs = [p["acc"] for p in pair_acc.values() if p["kind"] == kind]
-            metrics[f"within_pair_{kind}"] = float(np.mean(accs))
+    metrics = {**info, **summary_metrics(probs, labels), "test_videos": len(records),
+               **within_pair_metrics(probs, labels, classes, pairs)}
     if probs_reversed is not None and probs_shuffled is not None:
         order, order_classes, order_pairs = order_metrics(probs, probs_reversed, probs_shuffled, labels,
                                                           classes=classes, pairs=pairs)
@@ -310,13 +305,13 @@ class Run:
         n = self.metrics.get("num_classes")
         return int(n) if n else (len(self.classes) if self.classes else None)
 
-    @property
-    def correct_count(self) -> tuple[int, int] | None:
-        """(right, test videos): from predictions.csv, else from top-1 and ``test_videos``."""
-        if self.labels is not None:
+    def correct_count(self, key: str = "top1") -> tuple[int, int] | None:
+        """(right, test videos) of accuracy ``key``: top-1 counted in predictions.csv where read, else
+        ``key`` times ``test_videos``; None where either is missing."""
+        if key == "top1" and self.labels is not None:
             return sum(y == p for y, p in zip(self.labels, self.preds)), len(self.labels)
-        n = self.metrics.get("test_videos")
-        return (round(float(self.metrics["top1"]) * int(n)), int(n)) if n else None
+        n, value = self.metrics.get("test_videos"), self.metrics.get(key)
+        return (round(float(value) * int(n)), int(n)) if n and value is not None else None
 
 
 def protocol_family(split: str) -> str:
