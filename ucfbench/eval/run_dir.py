@@ -258,6 +258,11 @@ REQUIRED = ("dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc
 Group = tuple[str, str, bool]  # (dataset, protocol family, leaky): the runs of one table
 
 
+def group_of(row: dict) -> Group:
+    """The group of a report row (:func:`ucfbench.eval.study.aggregate`)."""
+    return row["dataset"], row["protocol"], row["leaky"]
+
+
 @dataclass
 class Run:
     """One finished run: its ``metrics.json`` and, where written, its per-video results."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from ucfbench.eval.order import ORDER_KEYS
 from ucfbench.eval.published import published
-from ucfbench.eval.run_dir import Group, Run, is_debug
+from ucfbench.eval.run_dir import Group, Run, group_of, is_debug
 
 LEAKY_NOTE = "⚠ leaky: random split over clips"
 TINY_TEST_VIDEOS = 50  # fewer test videos per run than this: a debug-sized run, not a result
@@ -126,7 +126,7 @@ def aggregate(runs: list[Run]) -> list[dict]:
         row["best_val_top1_mean"] = _mean_std([r.metrics.get("best_val_top1") for r in rs])[0]
         row["test_videos_mean"] = _mean_std([r.metrics.get("test_videos") for r in rs])[0]
         rows.append(row)
-    return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], r["leaky"], -r["top1_mean"], r["model"]))
+    return sorted(rows, key=lambda r: (*group_of(r), -r["top1_mean"], r["model"]))
 
 
 def describe_groups(runs: list[Run]) -> dict[Group, dict]:
@@ -265,8 +265,8 @@ def paired_tests(runs: list[Run], rows: list[dict], *, alpha: float = 0.05) -> l
         if run.videos is not None:
             cell[(run.group, run.model)][run.pair_key].append(run)
     tests = []
-    for group in dict.fromkeys((r["dataset"], r["protocol"], r["leaky"]) for r in rows):
-        models = [r["model"] for r in rows if (r["dataset"], r["protocol"], r["leaky"]) == group]
+    for group in dict.fromkeys(group_of(r) for r in rows):
+        models = [r["model"] for r in rows if group_of(r) == group]
         found = []
         for a, b in combinations(models, 2):
             ka, kb = cell[(group, a)], cell[(group, b)]

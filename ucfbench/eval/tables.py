@@ -10,7 +10,7 @@ import math
 import re
 from pathlib import Path
 
-from ucfbench.eval.run_dir import Group, Run
+from ucfbench.eval.run_dir import Run, group_of
 from ucfbench.eval.study import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, CI_BOOTSTRAP, CI_T, LEAKY_NOTE
 
 TIME_NOTE = ("training wall time on whatever machine ran the job, with whatever else it was running: it ranks "
@@ -26,10 +26,6 @@ SINGLE_SEED_NOTE = ("One seed: the 95% CIs and McNemar's test measure how much t
 def single_seed(info: dict, rows: list[dict]) -> bool:
     """Whether a group compares several rows on one seed, so its tests say nothing about seeds."""
     return info.get("seeds") == 1 and len(rows) > 1
-
-
-def group_of(row: dict) -> Group:
-    return row["dataset"], row["protocol"], row["leaky"]
 
 
 def _pct(row: dict, key: str, *, tex: bool = False) -> str:
