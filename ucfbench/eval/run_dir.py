@@ -171,18 +171,13 @@ def print_summary(metrics: dict, out_dir: Path) -> None:
 
     keys = ["top1", "top5", "mean_class_acc", *sorted(k for k in metrics if k.startswith("within_pair_"))]
     where = metrics.get("split_name") or metrics.get("protocol")
-    table = Table(title=f"{metrics['model']} on {metrics['dataset']} ({where}), test split")
-    for key in keys:
-        table.add_column(key)
-    table.add_row(*(f"{metrics[k]:.4f}" for k in keys))
     console = Console()
-    console.print(table)
-    if order := [k for k in ORDER_KEYS if metrics.get(k) is not None]:  # a second table: 80 columns hold both
-        order_table = Table(title="order diagnostics (docs/order.md)")
-        for key in order:
-            order_table.add_column(key)
-        order_table.add_row(*(f"{metrics[k]:.4f}" for k in order))
-        console.print(order_table)
+    for title, columns in ((f"{metrics['model']} on {metrics['dataset']} ({where}), test split", keys),
+                           ("order diagnostics (docs/order.md)", [k for k in ORDER_KEYS if metrics.get(k) is not None])):
+        if columns:  # the order diagnostics in a second table: 80 columns hold both
+            table = Table(*columns, title=title)
+            table.add_row(*(f"{metrics[k]:.4f}" for k in columns))
+            console.print(table)
     console.print(f"Results: {out_dir}  ({METRICS}, per_class.csv, confusion.csv, checkpoints/)")
 
 

@@ -59,8 +59,7 @@ def sweep_jobs(root: str | Path, finished: Collection[Path] | None = None) -> li
     for num in range(count):
         folder = root / str(num)
         done = folder in finished if finished is not None else finished_metrics(folder) is not None
-        state = ("finished" if done
-                 else "unfinished" if folder.is_dir() else "not started")
+        state = "finished" if done else "unfinished" if folder.is_dir() else "not started"
         if planned is None and state == "not started":
             continue
         overrides = tuple(planned[num]) if planned is not None and num < len(planned) else None
