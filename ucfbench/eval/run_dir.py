@@ -110,7 +110,7 @@ class RunDir:
 
 
 @dataclass(frozen=True)
-class TestResults:
+class RunResults:
     """What :func:`write_test_results` wrote, for the loggers to mirror without reading it back."""
 
     metrics: dict  # metrics.json
@@ -127,7 +127,7 @@ def write_results(
     datamodule: L.LightningDataModule,
     identity: dict,
     train_seconds: float,
-) -> TestResults:
+) -> RunResults:
     """Write a finished run's result files from its trainer, model and DataModule; return what they hold.
 
     Args:
@@ -192,7 +192,7 @@ def write_test_results(
     info: dict,
     probs_reversed: torch.Tensor | None = None,
     probs_shuffled: torch.Tensor | None = None,
-) -> TestResults:
+) -> RunResults:
     """Write a run's test results and return them (``metrics.json`` and the tables).
 
     Args:
@@ -245,7 +245,7 @@ def write_test_results(
     atomic_write(files.test_probs, buf.getvalue())
     # metrics.json last: its presence means the run's results are complete.
     atomic_write(files.metrics, json.dumps(metrics, indent=2) + "\n")
-    return TestResults(metrics=metrics, classes=list(classes), per_class=per_class, predictions=predictions)
+    return RunResults(metrics=metrics, classes=list(classes), per_class=per_class, predictions=predictions)
 
 
 # -- reading a finished run back (the report) ---------------------------------------------

@@ -20,7 +20,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
 
-from ucfbench.eval.run_dir import TestResults
+from ucfbench.eval.run_dir import RunResults
 from ucfbench.loggers.identity import RunIdentity, resolved_config, run_identity
 from ucfbench.loggers.tensorboard import RunTensorBoardLogger, publish_tensorboard
 from ucfbench.loggers.wandb import finish_wandb, make_wandb_logger, publish_wandb
@@ -61,7 +61,7 @@ def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None,
     return loggers
 
 
-def publish_results(loggers: list[Logger], run_dir: str | Path, results: TestResults) -> None:
+def publish_results(loggers: list[Logger], run_dir: str | Path, results: RunResults) -> None:
     """Mirror a finished run's results into every logger, then finish them (exit code 0).
 
     A logger that fails here only warns: ``metrics.json`` is already written.

@@ -2,7 +2,7 @@
 
 The run holds the whole resolved config, best-of validation summaries, and, before it is finished,
 everything ``metrics.json`` says plus the confusion matrix, per-class and prediction tables, as
-written to the run directory (:class:`~ucfbench.eval.run_dir.TestResults`). Its id is kept in
+written to the run directory (:class:`~ucfbench.eval.run_dir.RunResults`). Its id is kept in
 ``<run dir>/wandb_id``, so ``resume=true`` continues the same W&B run.
 """
 
@@ -17,7 +17,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.eval.run_dir import TestResults
+from ucfbench.eval.run_dir import RunResults
 from ucfbench.loggers.identity import RunIdentity
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.wandb_mode import wandb_mode
@@ -116,7 +116,7 @@ def _summary_value(value: Any) -> Any:
     return value
 
 
-def publish_wandb(logger: WandbLogger, results: TestResults) -> None:
+def publish_wandb(logger: WandbLogger, results: RunResults) -> None:
     """Mirror the run's results into its W&B run (summary, confusion matrix, tables)."""
     import wandb
 
