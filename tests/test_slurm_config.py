@@ -90,6 +90,8 @@ def test_sweep_jobs_finished_unfinished_not_started(tmp_path: Path) -> None:
                                                (3, "not started")]
     assert jobs[1].overrides == ("seed=1", "model=lstm", "debug=tiny")  # Hydra's order: params, then the command
     assert describe_unfinished(tmp_path)[0] == "job 1 unfinished: seed=1 model=lstm debug=tiny"
+    # The report hands over the runs it read: their folders are the finished jobs, no metrics.json is read again.
+    assert [j.state for j in sweep_jobs(tmp_path, finished={tmp_path / "1"})][:2] == ["unfinished", "finished"]
     assert sweep_jobs(tmp_path / "0") is None  # a single run: no multirun.yaml
 
 

@@ -78,7 +78,7 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
     if dpi <= 0:
         raise ValueError(f"dpi={dpi}: must be positive")
     runs = load_runs(root)
-    unfinished = describe_unfinished(root)
+    unfinished = describe_unfinished(root, finished={r.path for r in runs})
     notes = [f"{len(unfinished)} job(s) of this multirun have no results (not in the tables): "
              + "; ".join(unfinished) + ". Finish them: the study's command with "
              f"`hydra.sweep.dir={root} resume=true`."] if unfinished else []

@@ -90,7 +90,7 @@ def train(cfg: DictConfig) -> dict:
         if not trainer.is_global_zero:
             finish_loggers(loggers, exit_code=0)
             return {}
-        metrics = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
+        results = write_results(out_dir, trainer=trainer, model=model, datamodule=datamodule,
                                 identity={"model": identity.model, "variant": identity.variant, "seed": identity.seed,
                                           **resume_info(trainer)},
                                 train_seconds=train_seconds)
@@ -113,9 +113,9 @@ def train(cfg: DictConfig) -> dict:
             log.error("Stopped by SIGTERM. %s holds the last finished epoch; %s", last, _continue_hint(out_dir))
             raise SystemExit(128 + signal.SIGTERM) from None
         raise
-    publish_results(loggers, out_dir, metrics)  # after the result files: W&B mirrors them, then finishes
-    print_summary(metrics, out_dir)
-    return metrics
+    publish_results(loggers, out_dir, results)  # after the result files: W&B mirrors them, then finishes
+    print_summary(results.metrics, out_dir)
+    return results.metrics
 
 
 def _finished(files: RunDir, cfg: DictConfig) -> dict | None:

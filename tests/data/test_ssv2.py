@@ -129,7 +129,7 @@ def test_within_pair_accuracy_and_csv_files_on_ssv2(ssv2, tmp_path: Path) -> Non
     pred[labels == push_lr], pred[labels == push_rl] = push_rl, push_lr  # one mirrored pair swapped
     probs = torch.nn.functional.one_hot(pred, ds.num_classes).float() * 0.9 + 0.1 / ds.num_classes
     metrics = write_test_results(tmp_path, probs=probs, labels=labels, records=test, classes=ds.classes,
-                            pairs=ds.pairs, info=ds.describe())
+                            pairs=ds.pairs, info=ds.describe()).metrics
     assert metrics["within_pair_reversed"] == 1.0 and metrics["within_pair_mirrored"] == 0.5
     assert metrics["within_pair"]["Pushing something from left to right/Pushing something from right to left"] == {
         "kind": "mirrored", "acc": 0.0, "videos": 2 * TEST}

@@ -57,7 +57,7 @@ def test_run_files_hold_the_order_diagnostics(tmp_path: Path) -> None:
     records = [VideoRecord(f"{CLASSES[y]}/v{i}.avi", y) for i, y in enumerate(labels.tolist())]
     metrics = write_test_results(tmp_path, probs=_onehot([0, 1, 2]), labels=labels, records=records, classes=CLASSES,
                                  pairs=PAIRS, info={"model": "m"}, probs_reversed=_onehot([1, 0, 2]),
-                                 probs_shuffled=_onehot([0, 1, 2]))
+                                 probs_shuffled=_onehot([0, 1, 2])).metrics
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written == metrics
     assert (written["top1_reversed"], written["reversal_flip_rate"], written["reversed_to_partner"]) == \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
@@ -41,4 +42,16 @@ def within_pair_accuracy(
         out["/".join(pair["classes"])] = {
             "kind": pair["kind"], "acc": correct.float().mean().item(), "videos": int(on_pair.sum())
         }
+    return out
+
+
+def within_pair_metrics(
+    probs: torch.Tensor, labels: torch.Tensor, classes: list[str], pairs: list[dict]
+) -> dict[str, dict | float]:
+    """``within_pair`` (:func:`within_pair_accuracy`) and ``within_pair_<kind>``, the mean accuracy
+    over the pairs of each kind; empty when no pair has test videos."""
+    pair_acc = within_pair_accuracy(probs, labels, classes, pairs)
+    out: dict[str, dict | float] = {"within_pair": pair_acc} if pair_acc else {}
+    for kind in sorted({p["kind"] for p in pair_acc.values()}):
+        out[f"within_pair_{kind}"] = float(np.mean([p["acc"] for p in pair_acc.values() if p["kind"] == kind]))
     return out

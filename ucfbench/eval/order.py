@@ -60,15 +60,16 @@ def order_metrics(
         per_class.append([name, i, int(mine.sum()), fmt(right(pred)[mine]), fmt(right(pred_rev)[mine]),
                           fmt(right(pred_shuf)[mine]), fmt(flip[mine])])
 
+    from ucfbench.eval.metrics import within_pair_accuracy  # torchmetrics: not for readers of ORDER_KEYS
+
+    within = within_pair_accuracy(probs_reversed, labels, classes, pairs)
     index = {name: i for i, name in enumerate(classes)}
     per_pair = [["pair", "kind", "videos", "within_pair_reversed", "reversed_to_partner"]]
     for pair in pairs:
-        a, b = (index[name] for name in pair["classes"])
+        name = "/".join(pair["classes"])
+        a, b = (index[c] for c in pair["classes"])
         mine = (labels == a) | (labels == b)
-        # within the pair, reversed: argmax over the pair's two classes, as within_pair_accuracy
-        pick_b = probs_reversed[mine, b] > probs_reversed[mine, a]
-        within = torch.where(pick_b, labels[mine] == b, labels[mine] == a).float()
         other = torch.where(labels[mine] == a, b, a)
-        per_pair.append(["/".join(pair["classes"]), pair["kind"], int(mine.sum()), fmt(within),
+        per_pair.append([name, pair["kind"], int(mine.sum()), f"{within[name]['acc']:.4f}" if name in within else "",
                          fmt((pred_rev[mine] == other).float())])
     return metrics, per_class, per_pair

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ucfbench.eval.run_dir import Run
+from ucfbench.eval.run_dir import Run, group_of
 
 CURVES = (("loss", "train/loss", "val/loss", 1.0), ("top-1 (%)", "train/top1", "val/top1", 100.0))
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency and in greyscale.
@@ -39,10 +39,6 @@ def save(fig: Figure, path: Path, *, dpi: int = DPI, formats: tuple[str, ...] = 
     return written
 
 
-def _group(row: dict) -> tuple:
-    return row["dataset"], row["protocol"], row["leaky"]
-
-
 def slug(row: dict, *, with_group: bool) -> str:
     """File-name part for a row: the model, prefixed by its group when the report has several."""
     name = f"{row['dataset']}-{row['protocol']}{'-leaky' if row['leaky'] else ''}_{row['model']}" if with_group \
@@ -54,6 +50,23 @@ def label(row: dict, *, with_group: bool) -> str:
     """Axis label for a row; leaky rows say so."""
     text = f"{row['model']}\n{row['dataset']}/{row['protocol']}" if with_group else row["model"]
     return text + (" (leaky)" if row["leaky"] else "")
+
+
+def _xticks(ax, x: np.ndarray, rows: list[dict]) -> None:
+    """The rows' labels under the bars (with their group when the figure holds several; slanted past
+    four rows) and a light horizontal grid."""
+    multi = len({group_of(r) for r in rows}) > 1
+    ax.set_xticks(x, [label(r, with_group=multi) for r in rows], rotation=30 if len(rows) > 4 else 0,
+                  ha="right" if len(rows) > 4 else "center", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _suptitle(fig: Figure, title: str, rows: list[dict], groups: dict, sep: str) -> None:
+    """``title``, the caption of the figure's group when it has one, and its groups' warnings (in red)."""
+    infos = [groups[g] for g in dict.fromkeys(group_of(r) for r in rows) if g in groups]
+    flags = list(dict.fromkeys(f for info in infos for f in info["flags"]))
+    fig.suptitle(title + (f"{sep}{infos[0]['caption']}" if len(infos) == 1 else "")
+                 + ("\n⚠ " + "; ".join(flags) if flags else ""), color="firebrick" if flags else "black")
 
 
 def _nan0(v: float) -> float:
@@ -89,7 +102,7 @@ def _chance(ax, rows: list[dict], level) -> None:
     start = 0
     first = True
     for i in range(1, len(rows) + 1):
-        if i == len(rows) or _group(rows[i]) != _group(rows[start]):
+        if i == len(rows) or group_of(rows[i]) != group_of(rows[start]):
             y = level(rows[start])
             if y is not None and not math.isnan(y):
                 ax.hlines(y, start - 0.45, i - 1 + 0.45, colors="0.2", linestyles=":", linewidth=1.4,
@@ -107,8 +120,6 @@ def comparison_figure(rows: list[dict], groups: dict) -> Figure:
     Error bars (± sample std) only on rows with several runs; a dotted chance line on every
     accuracy panel; leaky rows hatched; the caption and any warning in the title.
     """
-    multi = len({_group(r) for r in rows}) > 1
-    names = [label(r, with_group=multi) for r in rows]
     pair_keys = [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean")
                  and any(not math.isnan(r[k]) for r in rows)]
     panels = ["top1", "top5"] + (["pairs"] if pair_keys else []) + ["params"]
@@ -136,15 +147,10 @@ def comparison_figure(rows: list[dict], groups: dict) -> Figure:
         else:
             _bars(ax, x, rows, [r["params"] / 1e6 for r in rows], [None] * len(rows), fmt="{:.2f}")
             ax.set(title="parameters (M)")
-        ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",
-                      fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
+        _xticks(ax, x, rows)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    infos = [groups[g] for g in dict.fromkeys(_group(r) for r in rows) if g in groups]
-    title = "Model comparison" + (f": {infos[0]['caption']}" if len(infos) == 1 else "")
-    flags = list(dict.fromkeys(f for info in infos for f in info["flags"]))
-    fig.suptitle(title + ("\n⚠ " + "; ".join(flags) if flags else ""), color="firebrick" if flags else "black")
+    _suptitle(fig, "Model comparison", rows, groups, sep=": ")
     fig.supxlabel("Bars: mean over runs; error bars: ± sample std, only where a row has several runs; dotted: chance"
                   + ("; hatched: leaky protocol" if any(r["leaky"] for r in rows) else "") + ".\n"
                   + ("Within-pair: accuracy between two classes that differ only in temporal order or tempo. "
@@ -288,7 +294,7 @@ def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, d
 
     ``confusion_heads``: the models that get confusion and per-class figures (default: every row).
     """
-    multi = len({_group(r) for r in rows}) > 1
+    multi = len({group_of(r) for r in rows}) > 1
     cell: dict[tuple, list[Run]] = defaultdict(list)
     for run in runs:
         cell[(*run.group, run.model)].append(run)
@@ -298,7 +304,7 @@ def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, d
         written += save(order, out / "order", **kw)
     grid = []
     for row in rows:
-        rs = [r for r in cell[(*_group(row), row["model"])] if r.history]
+        rs = [r for r in cell[(*group_of(row), row["model"])] if r.history]
         if rs:
             title = label(row, with_group=multi).replace("\n", " ")
             written += save(curves_figure([(title, rs)]), out / f"curves_{slug(row, with_group=multi)}", **kw)
@@ -308,7 +314,7 @@ def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, d
     for row in rows:
         if confusion_heads is not None and row["model"] not in confusion_heads:
             continue
-        rs = [r for r in cell[(*_group(row), row["model"])] if r.confusion is not None]
+        rs = [r for r in cell[(*group_of(row), row["model"])] if r.confusion is not None]
         if rs:
             title = label(row, with_group=multi).replace("\n", " ")
             written += save(confusion_figure(rs, title), out / f"confusion_{slug(row, with_group=multi)}", **kw)
@@ -321,8 +327,6 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     time-reversed pairs (``docs/order.md``); None when no row has the order diagnostics."""
     if not any(not math.isnan(r.get("top1_reversed_mean", math.nan)) for r in rows):
         return None
-    multi = len({_group(r) for r in rows}) > 1
-    names = [label(r, with_group=multi) for r in rows]
     partner = any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
     panels = 2 if partner else 1
     fig = Figure(figsize=(max(8.0, 0.9 * len(rows) + 2.0), 3.6 * panels + 1.2), layout="constrained")
@@ -344,13 +348,8 @@ def order_figure(rows: list[dict], groups: dict) -> Figure | None:
         _bars(axes[1], x, rows, values, errors, colors=[PALETTE[3]] * len(rows), fmt="{:.0f}")
         axes[1].set(title="reversed → partner class (%)", ylim=(0, 109))
     for ax in axes:
-        ax.set_xticks(x, names, rotation=30 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",
-                      fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
-    infos = [groups[g] for g in dict.fromkeys(_group(r) for r in rows) if g in groups]
-    flags = list(dict.fromkeys(f for info in infos for f in info["flags"]))
-    fig.suptitle("Does the head use frame order?" + (f" {infos[0]['caption']}" if len(infos) == 1 else "")
-                 + ("\n⚠ " + "; ".join(flags) if flags else ""), color="firebrick" if flags else "black")
+        _xticks(ax, x, rows)
+    _suptitle(fig, "Does the head use frame order?", rows, groups, sep=" ")
     fig.supxlabel("The selected checkpoint on the same test videos, each video's valid frames in order, reversed, "
                   "or shuffled (seeded). Error bars: ± sample std, only where a row has several runs."
                   + ("\nReversed → partner: share of the time-reversed pairs' test videos that, reversed, are "

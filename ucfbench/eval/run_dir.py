@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 
 
 def _csv(rows: list[list]) -> str:
+    """CSV text of ``rows``; floats with four decimals (the tables hold them rounded so)."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([[f"{v:.4f}" if isinstance(v, float) else v for v in row]
+                                                    for row in rows])
     return buf.getvalue()
 
 
@@ -107,6 +109,16 @@ class RunDir:
         return [p.parent for p in sorted(Path(root).rglob(METRICS), key=str)]
 
 
+@dataclass(frozen=True)
+class RunResults:
+    """What :func:`write_test_results` wrote, for the loggers to mirror without reading it back."""
+
+    metrics: dict  # metrics.json
+    classes: list[str]  # confusion.csv's columns
+    per_class: list[list]  # per_class.csv's rows, header first; accuracies rounded to 4 places
+    predictions: list[list]  # predictions.csv's rows, header first; probabilities rounded to 4 places
+
+
 def write_results(
     out_dir: str | Path,
     *,
@@ -115,8 +127,8 @@ def write_results(
     datamodule: L.LightningDataModule,
     identity: dict,
     train_seconds: float,
-) -> dict:
-    """Write a finished run's result files from its trainer, model and DataModule; return ``metrics.json``.
+) -> RunResults:
+    """Write a finished run's result files from its trainer, model and DataModule; return what they hold.
 
     Args:
         out_dir: the run directory.
@@ -159,18 +171,13 @@ def print_summary(metrics: dict, out_dir: Path) -> None:
 
     keys = ["top1", "top5", "mean_class_acc", *sorted(k for k in metrics if k.startswith("within_pair_"))]
     where = metrics.get("split_name") or metrics.get("protocol")
-    table = Table(title=f"{metrics['model']} on {metrics['dataset']} ({where}), test split")
-    for key in keys:
-        table.add_column(key)
-    table.add_row(*(f"{metrics[k]:.4f}" for k in keys))
     console = Console()
-    console.print(table)
-    if order := [k for k in ORDER_KEYS if metrics.get(k) is not None]:  # a second table: 80 columns hold both
-        order_table = Table(title="order diagnostics (docs/order.md)")
-        for key in order:
-            order_table.add_column(key)
-        order_table.add_row(*(f"{metrics[k]:.4f}" for k in order))
-        console.print(order_table)
+    for title, columns in ((f"{metrics['model']} on {metrics['dataset']} ({where}), test split", keys),
+                           ("order diagnostics (docs/order.md)", [k for k in ORDER_KEYS if metrics.get(k) is not None])):
+        if columns:  # the order diagnostics in a second table: 80 columns hold both
+            table = Table(*columns, title=title)
+            table.add_row(*(f"{metrics[k]:.4f}" for k in columns))
+            console.print(table)
     console.print(f"Results: {out_dir}  ({METRICS}, per_class.csv, confusion.csv, checkpoints/)")
 
 
@@ -185,8 +192,8 @@ def write_test_results(
     info: dict,
     probs_reversed: torch.Tensor | None = None,
     probs_shuffled: torch.Tensor | None = None,
-) -> dict:
-    """Write a run's test results and return the metrics dict written to ``metrics.json``.
+) -> RunResults:
+    """Write a run's test results and return them (``metrics.json`` and the tables).
 
     Args:
         out_dir: the run directory.
@@ -199,18 +206,13 @@ def write_test_results(
         probs_reversed, probs_shuffled: (N, C) test probabilities with each video's frames reversed /
             shuffled: the order diagnostics (``order.csv``, ``order_pairs.csv``); None: not measured.
     """
-    from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_accuracy  # torchmetrics
+    from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_metrics  # torchmetrics
     from ucfbench.eval.order import order_metrics  # torch
 
     files = RunDir(out_dir)
     assert len(probs) == len(labels) == len(records), "one prediction per test video"
-    metrics = {**info, **summary_metrics(probs, labels), "test_videos": len(records)}
-    pair_acc = within_pair_accuracy(probs, labels, classes, pairs)
-    if pair_acc:
-        metrics["within_pair"] = pair_acc
-        for kind in sorted({p["kind"] for p in pair_acc.values()}):
-            accs = [p["acc"] for p in pair_acc.values() if p["kind"] == kind]
-            metrics[f"within_pair_{kind}"] = float(np.mean(accs))
+    metrics = {**info, **summary_metrics(probs, labels), "test_videos": len(records),
+               **within_pair_metrics(probs, labels, classes, pairs)}
     if probs_reversed is not None and probs_shuffled is not None:
         order, order_classes, order_pairs = order_metrics(probs, probs_reversed, probs_shuffled, labels,
                                                           classes=classes, pairs=pairs)
@@ -226,12 +228,12 @@ def write_test_results(
         off = conf[i].copy()
         off[i] = 0
         confused = classes[int(off.argmax())] if off.sum() else ""
-        acc = conf[i, i] / support[i] if support[i] else float("nan")
-        per_class.append([name, i, int(support[i]), int(conf[i, i]), f"{acc:.4f}", confused])
+        acc = round(float(conf[i, i] / support[i]), 4) if support[i] else float("nan")
+        per_class.append([name, i, int(support[i]), int(conf[i, i]), acc, confused])
 
     pred = probs.argmax(1)
     predictions = [["video", "label", "pred", "prob"]] + [
-        [r.relpath, classes[int(y)], classes[int(p)], f"{float(probs[i, p]):.4f}"]
+        [r.relpath, classes[int(y)], classes[int(p)], round(float(probs[i, p]), 4)]
         for i, (r, y, p) in enumerate(zip(records, labels, pred))
     ]
     buf = io.BytesIO()
@@ -243,12 +245,17 @@ def write_test_results(
     atomic_write(files.test_probs, buf.getvalue())
     # metrics.json last: its presence means the run's results are complete.
     atomic_write(files.metrics, json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return RunResults(metrics=metrics, classes=list(classes), per_class=per_class, predictions=predictions)
 
 
 # -- reading a finished run back (the report) ---------------------------------------------
 REQUIRED = ("dataset", "split", "model", "seed", "top1", "top5", "mean_class_acc", "params")
 Group = tuple[str, str, bool]  # (dataset, protocol family, leaky): the runs of one table
+
+
+def group_of(row: dict) -> Group:
+    """The group of a report row (:func:`ucfbench.eval.study.aggregate`)."""
+    return row["dataset"], row["protocol"], row["leaky"]
 
 
 @dataclass
@@ -298,13 +305,13 @@ class Run:
         n = self.metrics.get("num_classes")
         return int(n) if n else (len(self.classes) if self.classes else None)
 
-    @property
-    def correct_count(self) -> tuple[int, int] | None:
-        """(right, test videos): from predictions.csv, else from top-1 and ``test_videos``."""
-        if self.labels is not None:
+    def correct_count(self, key: str = "top1") -> tuple[int, int] | None:
+        """(right, test videos) of accuracy ``key``: top-1 counted in predictions.csv where read, else
+        ``key`` times ``test_videos``; None where either is missing."""
+        if key == "top1" and self.labels is not None:
             return sum(y == p for y, p in zip(self.labels, self.preds)), len(self.labels)
-        n = self.metrics.get("test_videos")
-        return (round(float(self.metrics["top1"]) * int(n)), int(n)) if n else None
+        n, value = self.metrics.get("test_videos"), self.metrics.get(key)
+        return (round(float(value) * int(n)), int(n)) if n and value is not None else None
 
 
 def protocol_family(split: str) -> str:

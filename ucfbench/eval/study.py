@@ -15,7 +15,7 @@ import numpy as np
 
 from ucfbench.eval.order import ORDER_KEYS
 from ucfbench.eval.published import published
-from ucfbench.eval.run_dir import Group, Run, is_debug
+from ucfbench.eval.run_dir import Group, Run, group_of, is_debug
 
 LEAKY_NOTE = "⚠ leaky: random split over clips"
 TINY_TEST_VIDEOS = 50  # fewer test videos per run than this: a debug-sized run, not a result
@@ -71,16 +71,16 @@ def bootstrap_accuracy(right: int, n: int, *, samples: int = BOOTSTRAP_SAMPLES,
     return float(low), float(high)
 
 
-def accuracy_ci(rs: list[Run], key: str) -> tuple[float, float, str]:
+def accuracy_ci(rs: list[Run], key: str = "top1") -> tuple[float, float, str]:
     """(low, high, method) of a row's accuracy ``key`` (``top1``, ``top1_reversed``, ...): t over its
     runs when it has several, else a bootstrap over the one run's test videos; NaN and ``""`` when
     neither is possible."""
-    values = [float(r.metrics[key]) for r in rs if r.metrics.get(key) is not None]
-    if len(values) > 1:
-        return (*t_interval(values), CI_T)
-    n = rs[0].metrics.get("test_videos") if values else None
-    if n:
-        return (*bootstrap_accuracy(round(values[0] * int(n)), int(n)), CI_BOOTSTRAP)
+    holders = [r for r in rs if r.metrics.get(key) is not None]
+    if len(holders) > 1:
+        return (*t_interval([float(r.metrics[key]) for r in holders]), CI_T)
+    counts = holders[0].correct_count(key) if holders else None
+    if counts and counts[1]:
+        return (*bootstrap_accuracy(*counts), CI_BOOTSTRAP)
     return math.nan, math.nan, ""
 
 
@@ -97,23 +97,11 @@ def order_columns(rs: list[Run]) -> dict:
     return row
 
 
-def top1_ci(rs: list[Run]) -> tuple[float, float, str]:
-    """(low, high, method) of a row's top-1: t over its runs when it has several, else a bootstrap
-    over the one run's test videos; NaN and ``""`` when neither is possible."""
-    values = [float(r.metrics["top1"]) for r in rs]
-    if len(values) > 1:
-        return (*t_interval(values), CI_T)
-    counts = rs[0].correct_count
-    if counts and counts[1]:
-        return (*bootstrap_accuracy(*counts), CI_BOOTSTRAP)
-    return math.nan, math.nan, ""
-
-
 def aggregate(runs: list[Run]) -> list[dict]:
     """One row per (dataset, protocol, leaky, model), mean ± std over its seeds and folds.
 
     Rows are ordered by group, then by top-1 (best first). Accuracies are fractions. ``top1_ci95_*``
-    come from :func:`top1_ci` (``ci_method`` says which); ``top1_chance_corrected`` is
+    come from :func:`accuracy_ci` (``ci_method`` says which); ``top1_chance_corrected`` is
     (top-1 − chance) / (1 − chance) with chance = 1 / classes. No accuracy-per-parameter score:
     docs/report.md says why.
     """
@@ -127,7 +115,7 @@ def aggregate(runs: list[Run]) -> list[dict]:
                      "seeds": len({r.metrics["seed"] for r in rs}), "splits": len({r.split_id for r in rs})}
         for key in ("top1", "top5", "mean_class_acc", *pair_keys):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.metrics.get(key) for r in rs])
-        row["top1_ci95_low"], row["top1_ci95_high"], row["ci_method"] = top1_ci(rs)
+        row["top1_ci95_low"], row["top1_ci95_high"], row["ci_method"] = accuracy_ci(rs)
         row.update(order_columns(rs))
         classes = [r.num_classes for r in rs if r.num_classes]
         row["num_classes"] = classes[0] if classes else math.nan
@@ -138,7 +126,7 @@ def aggregate(runs: list[Run]) -> list[dict]:
         row["best_val_top1_mean"] = _mean_std([r.metrics.get("best_val_top1") for r in rs])[0]
         row["test_videos_mean"] = _mean_std([r.metrics.get("test_videos") for r in rs])[0]
         rows.append(row)
-    return sorted(rows, key=lambda r: (r["dataset"], r["protocol"], r["leaky"], -r["top1_mean"], r["model"]))
+    return sorted(rows, key=lambda r: (*group_of(r), -r["top1_mean"], r["model"]))
 
 
 def describe_groups(runs: list[Run]) -> dict[Group, dict]:
@@ -209,7 +197,7 @@ def ensemble(runs: list[Run], members: list[str]) -> list[Run]:
     """
     import torch  # torch and torchmetrics only when ensembling: they dominate the report's start-up
 
-    from ucfbench.eval.metrics import summary_metrics, within_pair_accuracy
+    from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_metrics
 
     name = f"ensemble({'+'.join(members)})"
     by_key: dict[tuple, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
@@ -233,15 +221,11 @@ def ensemble(runs: list[Run], members: list[str]) -> list[Run]:
         metrics.update(model=name, **summary_metrics(torch.from_numpy(probs), labels), test_videos=len(labels),
                        num_classes=len(ref.classes),
                        params=sum(p.metrics["params"] for p in parts),
-                       train_seconds=sum(p.metrics.get("train_seconds") or 0.0 for p in parts))
-        pair_acc = within_pair_accuracy(torch.from_numpy(probs), labels, ref.classes, pairs)
-        for kind in sorted({p["kind"] for p in pair_acc.values()}):
-            metrics[f"within_pair_{kind}"] = float(np.mean([p["acc"] for p in pair_acc.values() if p["kind"] == kind]))
-        pred = probs.argmax(1)
-        confusion = np.zeros((len(ref.classes),) * 2, dtype=np.int64)
-        np.add.at(confusion, (labels.numpy(), pred), 1)
+                       train_seconds=sum(p.metrics.get("train_seconds") or 0.0 for p in parts),
+                       **within_pair_metrics(torch.from_numpy(probs), labels, ref.classes, pairs))
         out.append(Run(path=ref.path.parent / name, metrics=metrics, classes=ref.classes, videos=ref.videos,
-                       labels=ref.labels, preds=[ref.classes[i] for i in pred], probs=probs, confusion=confusion))
+                       labels=ref.labels, preds=[ref.classes[i] for i in probs.argmax(1)], probs=probs,
+                       confusion=confusion_matrix(torch.from_numpy(probs), labels).numpy()))
     if not out:
         present = sorted({r.model for r in runs})
         raise ValueError(f"ensemble {','.join(members)}: no (dataset, split, seed) has one run with test_probs.npy "
@@ -281,8 +265,8 @@ def paired_tests(runs: list[Run], rows: list[dict], *, alpha: float = 0.05) -> l
         if run.videos is not None:
             cell[(run.group, run.model)][run.pair_key].append(run)
     tests = []
-    for group in dict.fromkeys((r["dataset"], r["protocol"], r["leaky"]) for r in rows):
-        models = [r["model"] for r in rows if (r["dataset"], r["protocol"], r["leaky"]) == group]
+    for group in dict.fromkeys(group_of(r) for r in rows):
+        models = [r["model"] for r in rows if group_of(r) == group]
         found = []
         for a, b in combinations(models, 2):
             ka, kb = cell[(group, a)], cell[(group, b)]

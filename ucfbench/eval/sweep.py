@@ -9,6 +9,7 @@ the study (docs/slurm.md).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +43,11 @@ def _planned(config) -> list[list[str]] | None:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-def sweep_jobs(root: str | Path) -> list[Job] | None:
+def sweep_jobs(root: str | Path, finished: Collection[Path] | None = None) -> list[Job] | None:
     """Every job of the multirun in ``root`` with its state, or None where ``root`` is no multirun
     folder (no ``multirun.yaml``). With a sweeper other than Hydra's basic one, only the job folders
-    present are known."""
+    present are known. ``finished``: the run folders already read (the report's runs), else each
+    job's ``metrics.json`` is read here."""
     root = Path(root)
     path = root / "multirun.yaml"
     if not path.is_file():
@@ -56,8 +58,8 @@ def sweep_jobs(root: str | Path) -> list[Job] | None:
     jobs = []
     for num in range(count):
         folder = root / str(num)
-        state = ("finished" if finished_metrics(folder) is not None
-                 else "unfinished" if folder.is_dir() else "not started")
+        done = folder in finished if finished is not None else finished_metrics(folder) is not None
+        state = "finished" if done else "unfinished" if folder.is_dir() else "not started"
         if planned is None and state == "not started":
             continue
         overrides = tuple(planned[num]) if planned is not None and num < len(planned) else None
@@ -65,9 +67,10 @@ def sweep_jobs(root: str | Path) -> list[Job] | None:
     return jobs
 
 
-def describe_unfinished(root: str | Path) -> list[str]:
-    """One line per job of the multirun in ``root`` without results ([] when all finished or not a multirun)."""
-    jobs = sweep_jobs(root) or []
+def describe_unfinished(root: str | Path, finished: Collection[Path] | None = None) -> list[str]:
+    """One line per job of the multirun in ``root`` without results ([] when all finished or not a
+    multirun); ``finished`` as in :func:`sweep_jobs`."""
+    jobs = sweep_jobs(root, finished) or []
     lines = []
     for job in jobs:
         if job.state == "finished":

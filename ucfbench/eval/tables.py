@@ -10,7 +10,7 @@ import math
 import re
 from pathlib import Path
 
-from ucfbench.eval.run_dir import Group, Run
+from ucfbench.eval.run_dir import Run, group_of
 from ucfbench.eval.study import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, CI_BOOTSTRAP, CI_T, LEAKY_NOTE
 
 TIME_NOTE = ("training wall time on whatever machine ran the job, with whatever else it was running: it ranks "
@@ -28,14 +28,14 @@ def single_seed(info: dict, rows: list[dict]) -> bool:
     return info.get("seeds") == 1 and len(rows) > 1
 
 
-def group_of(row: dict) -> Group:
-    return row["dataset"], row["protocol"], row["leaky"]
-
-
-def _pct(mean: float, std: float = math.nan) -> str:
+def _pct(row: dict, key: str, *, tex: bool = False) -> str:
+    """A row's ``<key>_mean`` ± ``<key>_std`` (``key`` itself where it has no mean) in percent, two
+    decimals (LaTeX: one); a dash where there is none."""
+    mean, std = row.get(f"{key}_mean", row.get(key, math.nan)), row.get(f"{key}_std", math.nan)
     if math.isnan(mean):
-        return "–"
-    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if not math.isnan(std) else "")
+        return "--" if tex else "–"
+    digits, pm = (1, r" $\pm$ ") if tex else (2, " ± ")
+    return f"{100 * mean:.{digits}f}" + (f"{pm}{100 * std:.{digits}f}" if not math.isnan(std) else "")
 
 
 def _ci(row: dict, key: str = "top1", sep: str = "–") -> str:
@@ -65,9 +65,7 @@ def markdown_table(rows: list[dict]) -> str:
         time = "–" if math.isnan(r["train_seconds_mean"]) else f"{r['train_seconds_mean']:.1f}" + (
             "" if math.isnan(r["train_seconds_std"]) else f" ± {r['train_seconds_std']:.1f}")
         body.append([r["model"] + (f" {LEAKY_NOTE}" if r["leaky"] else ""), str(r["runs"]),
-                     _pct(r["top1_mean"], r["top1_std"]), _ci(r), _pct(r["top5_mean"], r["top5_std"]),
-                     _pct(r["mean_class_acc_mean"], r["mean_class_acc_std"]),
-                     *[_pct(r[f"{k}_mean"], r[f"{k}_std"]) for k in pairs],
+                     _pct(r, "top1"), _ci(r), _pct(r, "top5"), _pct(r, "mean_class_acc"), *[_pct(r, k) for k in pairs],
                      f"{r['params'] / 1e6:.2f}", time])
     return "\n".join(_md(header, body))
 
@@ -158,12 +156,6 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(text)).strip()
 
 
-def _tex_pct(mean: float, std: float = math.nan) -> str:
-    if math.isnan(mean):
-        return "--"
-    return f"{100 * mean:.1f}" + (rf" $\pm$ {100 * std:.1f}" if not math.isnan(std) else "")
-
-
 def latex_table(rows: list[dict], info: dict) -> str:
     """One group's rows as a booktabs ``table``: top-1 (mean ± std where several runs), its 95% CI,
     top-5, mean class accuracy, within-pair accuracies, parameters; the best top-1 in bold."""
@@ -173,12 +165,12 @@ def latex_table(rows: list[dict], info: dict) -> str:
     best = max(r["top1_mean"] for r in rows)
     body = []
     for r in rows:
-        top1 = _tex_pct(r["top1_mean"], r["top1_std"])
+        top1 = _pct(r, "top1", tex=True)
         body.append([r"\texttt{" + tex_escape(r["model"]) + "}", str(r["runs"]),
                      rf"\textbf{{{top1}}}" if r["top1_mean"] == best and len(rows) > 1 else top1,
                      "--" if math.isnan(r["top1_ci95_low"]) else f"[{_ci(r, sep=', ')}]",
-                     _tex_pct(r["top5_mean"], r["top5_std"]), _tex_pct(r["mean_class_acc_mean"], r["mean_class_acc_std"]),
-                     *[_tex_pct(r[f"{k}_mean"], r[f"{k}_std"]) for k in pairs], f"{r['params'] / 1e6:.2f}"])
+                     _pct(r, "top5", tex=True), _pct(r, "mean_class_acc", tex=True),
+                     *[_pct(r, k, tex=True) for k in pairs], f"{r['params'] / 1e6:.2f}"])
     methods = {r["ci_method"] for r in rows}
     ci = {CI_T: "a Student-t interval over the runs", CI_BOOTSTRAP: "a percentile bootstrap over the test videos "
           f"({BOOTSTRAP_SAMPLES} resamples)"}
@@ -227,11 +219,9 @@ def markdown_order(rows: list[dict]) -> list[str]:
         partner = _has_partner(rows)
         header = ["model", "top-1 (%)", "top-1 reversed (%)", "reversed 95% CI", "top-1 shuffled (%)",
                   "shuffled 95% CI", "flip rate reversed (%)", *(["reversed → partner (%)"] if partner else [])]
-        body = [[r["model"], _pct(r["top1_mean"], r["top1_std"]),
-                 _pct(r["top1_reversed_mean"], r["top1_reversed_std"]), _ci(r, "top1_reversed"),
-                 _pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), _ci(r, "top1_shuffled"),
-                 _pct(r["reversal_flip_rate_mean"], r["reversal_flip_rate_std"]),
-                 *([_pct(r["reversed_to_partner_mean"], r["reversed_to_partner_std"])] if partner else [])]
+        body = [[r["model"], _pct(r, "top1"), _pct(r, "top1_reversed"), _ci(r, "top1_reversed"),
+                 _pct(r, "top1_shuffled"), _ci(r, "top1_shuffled"), _pct(r, "reversal_flip_rate"),
+                 *([_pct(r, "reversed_to_partner")] if partner else [])]
                 for r in rows]
         lines += ["Order diagnostics (the selected checkpoint on the same test videos, each video's valid frames "
                   "reversed / shuffled; docs/order.md):", "", *_md(header, body), "",
@@ -242,7 +232,7 @@ def markdown_order(rows: list[dict]) -> list[str]:
     if cited:
         lines += ["Published results of the same protocol (dataset, backbone, probe, frames), beside this run's:", "",
                   *_md(["model", "top-1 here (%)", "published top-1 (%)", "source"],
-                       [[r["model"], _pct(r["top1_mean"], r["top1_std"]), f"{100 * r['published_top1']:.1f}",
+                       [[r["model"], _pct(r, "top1"), f"{100 * r['published_top1']:.1f}",
                          r["published_source"]] for r in cited]), ""]
     return lines
 
@@ -255,12 +245,11 @@ def latex_order_table(rows: list[dict], info: dict) -> str:
     cited = any(not math.isnan(r.get("published_top1", math.nan)) for r in rows)
     header = ["Model", r"Top-1 (\%)", r"Reversed (\%)", r"95\% CI", r"Shuffled (\%)", r"95\% CI", r"Flip (\%)",
               *([r"Rev.\ $\to$ partner (\%)"] if partner else []), *([r"Published (\%)"] if cited else [])]
-    body = [[r"\texttt{" + tex_escape(r["model"]) + "}", _tex_pct(r["top1_mean"], r["top1_std"]),
-             _tex_pct(r["top1_reversed_mean"], r["top1_reversed_std"]), f"[{_ci(r, 'top1_reversed', ', ')}]",
-             _tex_pct(r["top1_shuffled_mean"], r["top1_shuffled_std"]), f"[{_ci(r, 'top1_shuffled', ', ')}]",
-             _tex_pct(r["reversal_flip_rate_mean"], r["reversal_flip_rate_std"]),
-             *([_tex_pct(r["reversed_to_partner_mean"], r["reversed_to_partner_std"])] if partner else []),
-             *([_tex_pct(r.get("published_top1", math.nan))] if cited else [])]
+    body = [[r"\texttt{" + tex_escape(r["model"]) + "}", _pct(r, "top1", tex=True),
+             _pct(r, "top1_reversed", tex=True), f"[{_ci(r, 'top1_reversed', ', ')}]",
+             _pct(r, "top1_shuffled", tex=True), f"[{_ci(r, 'top1_shuffled', ', ')}]",
+             _pct(r, "reversal_flip_rate", tex=True), *([_pct(r, "reversed_to_partner", tex=True)] if partner else []),
+             *([_pct(r, "published_top1", tex=True)] if cited else [])]
             for r in rows]
     caption = (f"Order diagnostics, {tex_escape(info['caption'].replace(' · ', ', '))}: top-1 of the selected "
                "checkpoint with each test video's valid frames reversed or shuffled (seeded), and the share of "

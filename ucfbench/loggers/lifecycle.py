@@ -4,11 +4,11 @@ In ``run.py``::
 
     loggers = build_loggers(cfg.get("logger"), job=cfg, identity=identity)  # before the Trainer
     try:
-        ...fit, test, write_results(...)                      # metrics.json and the other files
+        ...fit, test, results = write_results(...)            # metrics.json and the other files
     except BaseException:
         finish_loggers(loggers, exit_code=1)                  # W&B shows the run as failed
         raise
-    publish_results(loggers, out_dir, metrics)                # mirrors the files, then finishes
+    publish_results(loggers, out_dir, results)                # mirrors the files, then finishes
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
 
+from ucfbench.eval.run_dir import RunResults
 from ucfbench.loggers.identity import RunIdentity, resolved_config, run_identity
 from ucfbench.loggers.tensorboard import RunTensorBoardLogger, publish_tensorboard
 from ucfbench.loggers.wandb import finish_wandb, make_wandb_logger, publish_wandb
@@ -60,17 +61,17 @@ def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None,
     return loggers
 
 
-def publish_results(loggers: list[Logger], run_dir: str | Path, metrics: dict) -> None:
-    """Mirror a finished run's result files into every logger, then finish them (exit code 0).
+def publish_results(loggers: list[Logger], run_dir: str | Path, results: RunResults) -> None:
+    """Mirror a finished run's results into every logger, then finish them (exit code 0).
 
     A logger that fails here only warns: ``metrics.json`` is already written.
     """
     for logger in loggers:
         try:
             if isinstance(logger, WandbLogger):
-                publish_wandb(logger, run_dir, metrics)
+                publish_wandb(logger, results)
             elif isinstance(logger, TensorBoardLogger):
-                publish_tensorboard(logger, metrics)
+                publish_tensorboard(logger, results.metrics)
         except Exception as err:  # noqa: BLE001 (the results on disk are complete; say what did not reach the logger)
             log.warning("%s: results not logged (%s: %s); they are in %s", type(logger).__name__,
                         type(err).__name__, err, run_dir)

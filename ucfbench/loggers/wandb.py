@@ -1,14 +1,13 @@
 """Weights & Biases: one W&B run per job, named and grouped by :mod:`ucfbench.loggers.identity`.
 
 The run holds the whole resolved config, best-of validation summaries, and, before it is finished,
-everything ``metrics.json`` says plus the confusion matrix, per-class and prediction tables read
-back from the run directory (the files stay the source of truth). Its id is kept in
+everything ``metrics.json`` says plus the confusion matrix, per-class and prediction tables, as
+written to the run directory (:class:`~ucfbench.eval.run_dir.RunResults`). Its id is kept in
 ``<run dir>/wandb_id``, so ``resume=true`` continues the same W&B run.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -18,7 +17,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.eval.run_dir import RunDir
+from ucfbench.eval.run_dir import RunResults
 from ucfbench.loggers.identity import RunIdentity
 from ucfbench.utils.io import atomic_write
 from ucfbench.utils.wandb_mode import wandb_mode
@@ -109,20 +108,6 @@ def make_wandb_logger(node: DictConfig, *, identity: RunIdentity | None, config:
     return get_class(target)(offline=False, **kwargs)
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list]]:
-    def cell(v: str) -> Any:
-        for kind in (int, float):
-            try:
-                return kind(v)
-            except ValueError:
-                pass
-        return v
-
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
-    return rows[0], [[cell(v) for v in row] for row in rows[1:]]
-
-
 def _summary_value(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -131,32 +116,28 @@ def _summary_value(value: Any) -> Any:
     return value
 
 
-def publish_wandb(logger: WandbLogger, run_dir: str | Path, metrics: dict) -> None:
-    """Mirror the run's result files into its W&B run (summary, confusion matrix, tables)."""
+def publish_wandb(logger: WandbLogger, results: RunResults) -> None:
+    """Mirror the run's results into its W&B run (summary, confusion matrix, tables)."""
     import wandb
 
-    run, files = logger.experiment, RunDir(run_dir)
+    run, metrics = logger.experiment, results.metrics
     if metrics.get("params") is not None:
         run.config.update({"params": metrics["params"]}, allow_val_change=True)
     run.summary.update({k: _summary_value(v) for k, v in metrics.items() if v is not None})
-    results: dict[str, Any] = {}
-    if files.confusion.is_file() and files.predictions.is_file():
-        header, _ = _read_csv(files.confusion)
-        classes = [str(c) for c in header[1:]]
-        index = {c: i for i, c in enumerate(classes)}
-        cols, preds = _read_csv(files.predictions)
-        results["confusion_matrix"] = wandb.plot.confusion_matrix(
-            y_true=[index[str(r[1])] for r in preds], preds=[index[str(r[2])] for r in preds], class_names=classes,
-            title="Test confusion matrix")
-        results["predictions"] = wandb.Table(columns=cols, data=preds)
-    if files.per_class.is_file():
-        cols, rows = _read_csv(files.per_class)
-        results["per_class"] = wandb.Table(columns=cols, data=rows)
+    index = {c: i for i, c in enumerate(results.classes)}
+    cols, *preds = results.predictions
+    cols_per_class, *per_class = results.per_class
+    logged = {
+        "confusion_matrix": wandb.plot.confusion_matrix(
+            y_true=[index[r[1]] for r in preds], preds=[index[r[2]] for r in preds], class_names=results.classes,
+            title="Test confusion matrix"),
+        "predictions": wandb.Table(columns=cols, data=preds),
+        "per_class": wandb.Table(columns=cols_per_class, data=per_class),
+    }
     if metrics.get("within_pair"):
         rows = [[pair, v.get("kind"), v.get("acc")] for pair, v in metrics["within_pair"].items()]
-        results["within_pair_table"] = wandb.Table(columns=["pair", "kind", "acc"], data=rows)
-    if results:
-        run.log(results)
+        logged["within_pair_table"] = wandb.Table(columns=["pair", "kind", "acc"], data=rows)
+    run.log(logged)
 
 
 def finish_wandb(logger: WandbLogger, exit_code: int) -> None:
