@@ -1,5 +1,6 @@
 """OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``,
-``${unique_dir:...}``, ``${wandb_offline:}``."""
+``${unique_dir:...}``, ``${wandb_offline:}``, and the dataset's facts ``${dataset_frame_size:...}``,
+``${dataset_weights:...}``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import os
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from ucfbench.utils.io import is_write_failure, write_error
 from ucfbench.utils.wandb_mode import wandb_offline
@@ -92,9 +93,29 @@ def mixed_precision(precision: str, accelerator: str = "auto") -> str:
     return precision
 
 
+def dataset_frame_size(default: int | None, *, _root_: DictConfig) -> int | None:
+    """The frame size the configured dataset declares (``dataset.frame_size``), else ``default``.
+
+    ``${dataset_frame_size:224}`` in the features and clips configs: the synthetic set's generated
+    size; a real dataset declares none and the backbone's own size applies. Read, not written, so
+    the defaults list's order does not matter.
+    """
+    size = OmegaConf.select(_root_, "dataset.frame_size", default=None)
+    return default if size is None else size
+
+
+def dataset_weights(weights: str | None, *, _root_: DictConfig) -> str | None:
+    """``weights`` where pretrained weights can help on the configured dataset, else ``None`` (random init).
+
+    ``${dataset_weights:IMAGENET1K_V1}``: ``dataset.pretrained_weights: false`` (the synthetic set's
+    generated shapes) gives a random backbone; a dataset that declares nothing gets ``weights``.
+    """
+    return weights if OmegaConf.select(_root_, "dataset.pretrained_weights", default=True) else None
+
+
 def register_resolvers() -> None:
     """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``, ``${ucfbench_home:}``,
-    ``${unique_dir:...}``)."""
+    ``${unique_dir:...}``, ``${dataset_frame_size:...}``, ``${dataset_weights:...}``)."""
     if not OmegaConf.has_resolver("wandb_offline"):
         OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
     if not OmegaConf.has_resolver("amp_precision"):
@@ -106,3 +127,6 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("unique_dir"):
         # use_cache: Hydra copies a resolver's cache into each job's config (also to launcher workers).
         OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)
+    for name, resolver in (("dataset_frame_size", dataset_frame_size), ("dataset_weights", dataset_weights)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
