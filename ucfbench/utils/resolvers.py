@@ -94,39 +94,24 @@ def mixed_precision(precision: str, accelerator: str = "auto") -> str:
 
 
 def dataset_frame_size(default: int | None, *, _root_: DictConfig) -> int | None:
-    """The frame size the configured dataset declares (``dataset.frame_size``), else ``default``.
-
-    ``${dataset_frame_size:224}`` in the features and clips configs: the synthetic set's generated
-    size; a real dataset declares none and the backbone's own size applies. Read, not written, so
-    the defaults list's order does not matter.
-    """
+    """``${dataset_frame_size:224}``: the configured dataset's ``frame_size`` (the synthetic set's
+    generated size), else ``default`` (the backbone's own). Read, not written: no order to keep."""
     size = OmegaConf.select(_root_, "dataset.frame_size", default=None)
     return default if size is None else size
 
 
 def dataset_weights(weights: str | None, *, _root_: DictConfig) -> str | None:
-    """``weights`` where pretrained weights can help on the configured dataset, else ``None`` (random init).
-
-    ``${dataset_weights:IMAGENET1K_V1}``: ``dataset.pretrained_weights: false`` (the synthetic set's
-    generated shapes) gives a random backbone; a dataset that declares nothing gets ``weights``.
-    """
+    """``${dataset_weights:IMAGENET1K_V1}``: ``weights``, or None (a random init) where the configured
+    dataset declares ``pretrained_weights: false`` (the synthetic set's generated shapes)."""
     return weights if OmegaConf.select(_root_, "dataset.pretrained_weights", default=True) else None
 
 
 def register_resolvers() -> None:
-    """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``, ``${ucfbench_home:}``,
-    ``${unique_dir:...}``, ``${dataset_frame_size:...}``, ``${dataset_weights:...}``)."""
-    if not OmegaConf.has_resolver("wandb_offline"):
-        OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
-    if not OmegaConf.has_resolver("amp_precision"):
-        OmegaConf.register_new_resolver("amp_precision", amp_precision)
-    if not OmegaConf.has_resolver("mixed_precision"):
-        OmegaConf.register_new_resolver("mixed_precision", mixed_precision)
-    if not OmegaConf.has_resolver("ucfbench_home"):
-        OmegaConf.register_new_resolver("ucfbench_home", ucfbench_home)
-    if not OmegaConf.has_resolver("unique_dir"):
-        # use_cache: Hydra copies a resolver's cache into each job's config (also to launcher workers).
-        OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)
-    for name, resolver in (("dataset_frame_size", dataset_frame_size), ("dataset_weights", dataset_weights)):
+    """Register the resolvers the configs use (this module's docstring lists them)."""
+    for name, resolver in (("wandb_offline", wandb_offline), ("amp_precision", amp_precision),
+                           ("mixed_precision", mixed_precision), ("ucfbench_home", ucfbench_home),
+                           ("unique_dir", unique_dir), ("dataset_frame_size", dataset_frame_size),
+                           ("dataset_weights", dataset_weights)):
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, resolver)
+            # unique_dir's cache: Hydra copies a resolver's cache into each job's config (also to launcher workers).
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "unique_dir")
