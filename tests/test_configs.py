@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,30 @@ def test_dataset_facts_set_frame_size_and_weights(overrides, size, weights, clip
     assert (cnn.data.size, cnn.model.net.weights) == (clip_size, net_weights)
     dataset = instantiate(cfg.dataset)  # the facts are arguments every dataset takes
     assert (dataset.frame_size, dataset.pretrained_weights) == (cfg.dataset.frame_size, cfg.dataset.pretrained_weights)
+
+
+def test_the_facts_do_not_depend_on_the_defaults_order(tmp_path: Path) -> None:
+    """``dataset`` listed first or last in config.yaml's defaults: the same values."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    line = "  - dataset: synthetic\n"
+    text = (CONF / "config.yaml").read_text().replace(line, "")
+    first, last = tmp_path / "first", tmp_path / "last"
+    for conf, (anchor, moved) in ((first, ("  - _self_\n", "  - _self_\n" + line)),
+                                  (last, ("  - logger:", line + "  - logger:"))):
+        shutil.copytree(CONF, conf)
+        assert anchor in text
+        (conf / "config.yaml").write_text(text.replace(anchor, moved))
+
+    def facts(conf: Path, overrides: list[str]) -> tuple:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        return tuple(OmegaConf.to_container(cfg[group], resolve=True) for group in ("features", "data", "model"))
+
+    for overrides in ([], ["dataset=ucf101"], ["model=cnn_rnn"], ["model=cnn_rnn", "dataset=hmdb51"], ["debug=tiny"]):
+        assert facts(first, overrides) == facts(last, overrides), overrides
 
 
 def test_callbacks_and_trainer_instantiate(tmp_path: Path) -> None:
