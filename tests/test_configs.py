@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from tests.conftest import CONF, make_cfg
 
@@ -32,10 +34,62 @@ def test_every_option_composes(group: str, tmp_path: Path) -> None:
         assert group in cfg, option
 
 
-def test_synthetic_dataset_defaults_to_a_random_backbone(tmp_path: Path) -> None:
-    cfg = make_cfg(tmp_path)
-    assert cfg.features.weights is None and cfg.features.size == cfg.dataset.spec.size
-    assert make_cfg(tmp_path, ["dataset=ucf101"]).features.weights == "IMAGENET1K_V1"
+def _outside(cfg, group: str) -> dict:
+    """The config as composed (interpolations unresolved), less ``group`` and Hydra's own node."""
+    return {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k not in (group, "hydra")}
+
+
+@pytest.mark.parametrize("dataset", _options("dataset"))
+def test_a_dataset_config_writes_only_its_own_group(dataset: str, tmp_path: Path) -> None:
+    """The dataset declares facts in its own node; other groups read them, so choosing one changes
+    nothing outside ``dataset`` as composed (and nothing depends on the defaults list's order)."""
+    assert "@package" not in (CONF / "dataset" / f"{dataset}.yaml").read_text()
+    assert _outside(make_cfg(tmp_path, [f"dataset={dataset}"]), "dataset") == _outside(make_cfg(tmp_path), "dataset")
+
+
+@pytest.mark.parametrize(("overrides", "size", "weights", "clip_size", "net_weights"), [
+    ([], 64, None, 64, None),                                  # synthetic: generated size, random init
+    (["debug=tiny"], 32, None, 32, None),                      # debug_dataset/tiny_synthetic.yaml's 32 px
+    (["dataset.spec.size=96"], 96, None, 96, None),
+    (["dataset=ucf101"], 224, "IMAGENET1K_V1", 224, "IMAGENET1K_V1"),  # no size of its own: the backbone's
+    (["dataset=folder", "dataset.frame_size=112"], 112, "IMAGENET1K_V1", 112, "IMAGENET1K_V1"),
+    (["dataset=ucf101", "features=timm"], None, "default", 224, "IMAGENET1K_V1"),
+    (["features.weights=IMAGENET1K_V1", "features.size=128"], 128, "IMAGENET1K_V1", 64, None),
+])
+def test_dataset_facts_set_frame_size_and_weights(overrides, size, weights, clip_size, net_weights,
+                                                  tmp_path: Path) -> None:
+    """features.size / weights, data.size (clips) and the CNN-RNN's weights follow the dataset's
+    frame_size and pretrained_weights; a key set on the command line wins."""
+    cfg = make_cfg(tmp_path, overrides)
+    assert (cfg.features.size, cfg.features.weights) == (size, weights)
+    cnn = make_cfg(tmp_path, [*overrides, "model=cnn_rnn"])
+    assert (cnn.data.size, cnn.model.encoder.weights) == (clip_size, net_weights)
+    dataset = instantiate(cfg.dataset)  # the facts are arguments every dataset takes
+    assert (dataset.frame_size, dataset.pretrained_weights) == (cfg.dataset.frame_size, cfg.dataset.pretrained_weights)
+
+
+def test_the_facts_do_not_depend_on_the_defaults_order(tmp_path: Path) -> None:
+    """``dataset`` listed first or last in config.yaml's defaults: the same values."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    line = "  - dataset: synthetic\n"
+    text = (CONF / "config.yaml").read_text().replace(line, "")
+    first, last = tmp_path / "first", tmp_path / "last"
+    for conf, (anchor, moved) in ((first, ("  - _self_\n", "  - _self_\n" + line)),
+                                  (last, ("  - logger:", line + "  - logger:"))):
+        shutil.copytree(CONF, conf)
+        assert anchor in text
+        (conf / "config.yaml").write_text(text.replace(anchor, moved))
+
+    def facts(conf: Path, overrides: list[str]) -> tuple:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+        return tuple(OmegaConf.to_container(cfg[group], resolve=True) for group in ("features", "data", "model"))
+
+    for overrides in ([], ["dataset=ucf101"], ["model=cnn_rnn"], ["model=cnn_rnn", "dataset=hmdb51"], ["debug=tiny"]):
+        assert facts(first, overrides) == facts(last, overrides), overrides
 
 
 def test_callbacks_and_trainer_instantiate(tmp_path: Path) -> None:
@@ -74,8 +128,6 @@ def test_cnn_rnn_ablations_sweep_every_variant(tmp_path: Path) -> None:
         "resnet34": ("model.encoder.arch", "resnet34"), "resnet50": ("model.encoder.arch", "resnet50"),
         "fp32": ("trainer.precision", "32-true"), "no_accumulation": ("trainer.accumulate_grad_batches", 1),
     }
-    from omegaconf import OmegaConf
-
     for variant, (key, value) in changed.items():
         one = make_cfg(tmp_path, ["experiment=seed_ucf101_cnn_rnn", f"variant={variant}", "trainer.accelerator=gpu"])
         assert OmegaConf.select(one, key) == value, variant

@@ -41,8 +41,7 @@ from ucfbench.data.synthetic import SyntheticUCF101
 class Throwaway(SyntheticUCF101):
     name = "throwaway"
 ''',
-    "conf/dataset/throwaway.yaml": "# @package _global_\ndefaults:\n  - synthetic\n  - _self_\n"
-                                   "dataset:\n  _target_: ucfbench.data.throwaway.Throwaway\n",
+    "conf/dataset/throwaway.yaml": "defaults:\n  - synthetic\n  - _self_\n_target_: ucfbench.data.throwaway.Throwaway\n",
     # A backbone: one conf/features/ config.
     "conf/features/throwaway.yaml": "defaults:\n  - resnet18\n  - _self_\nmodel: resnet34\n",
     # An end-to-end model: one conf/model/ config with an encoder (it then reads clips) and a head.

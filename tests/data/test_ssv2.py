@@ -22,7 +22,7 @@ from ucfbench.data.base import SUBSETS, DatasetError
 from ucfbench.data.ssv2 import SSv2, template_class
 from ucfbench.eval.run_dir import write_test_results
 
-CONFIG_PAIRS = OmegaConf.to_container(OmegaConf.load(CONF / "dataset" / "ssv2.yaml").dataset.pairs)
+CONFIG_PAIRS = OmegaConf.to_container(OmegaConf.load(CONF / "dataset" / "ssv2.yaml").pairs)
 PAIR_CLASSES = [c for p in CONFIG_PAIRS for c in p["classes"]]
 # Classes outside the pairs, with the punctuation real SSv2 names carry and a multi-word placeholder.
 EXTRA_TEMPLATES = {

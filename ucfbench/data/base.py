@@ -6,6 +6,7 @@ Also the checks of ``dataset.root`` that turn a wrong path into an error saying 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -21,6 +22,22 @@ from ucfbench.utils.commands import command
 from ucfbench.utils.errors import DatasetError
 
 SUBSETS = ("train", "val", "test")
+# What a dataset config declares for the other groups, which read it (docs/datasets.md): the frame
+# size its videos call for (None: the backbone's own) and whether pretrained weights can help.
+FACTS = ("frame_size", "pretrained_weights")
+
+
+def _taking_facts(init: Callable) -> Callable:
+    """A dataset's ``__init__`` that also takes the :data:`FACTS` and keeps them as attributes, so
+    ``instantiate(cfg.dataset)`` builds the config as it is."""
+
+    @functools.wraps(init)
+    def init_with_facts(self: ActionDataset, *args: object, **kwargs: object) -> None:
+        facts = {key: kwargs.pop(key) for key in FACTS if key in kwargs}
+        init(self, *args, **kwargs)
+        vars(self).update(facts)
+
+    return init_with_facts
 
 
 # -- file-system helpers -------------------------------------------------------------------
@@ -125,6 +142,13 @@ class ActionDataset(ABC):
 
     name: str = "dataset"
     leaky: bool = False  # True where clips of one group can land in both train and test
+    frame_size: int | None = None  # FACTS: every subclass's __init__ takes them
+    pretrained_weights: bool = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _taking_facts(cls.__init__)
 
     def __init__(
         self, *, root: str | Path, val_groups: int = 2, seed: int = 0, val_fraction: float = 0.1,

@@ -1,5 +1,6 @@
 """OmegaConf resolvers the configs use: ``${amp_precision:...}``, ``${mixed_precision:...}``, ``${ucfbench_home:}``,
-``${unique_dir:...}``, ``${wandb_offline:}``."""
+``${unique_dir:...}``, ``${wandb_offline:}``, and the dataset's facts ``${dataset_frame_size:...}``,
+``${dataset_weights:...}``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import os
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from ucfbench.utils.io import is_write_failure, write_error
 from ucfbench.utils.wandb_mode import wandb_offline
@@ -92,17 +93,25 @@ def mixed_precision(precision: str, accelerator: str = "auto") -> str:
     return precision
 
 
+def dataset_frame_size(default: int | None, *, _root_: DictConfig) -> int | None:
+    """``${dataset_frame_size:224}``: the configured dataset's ``frame_size`` (the synthetic set's
+    generated size), else ``default`` (the backbone's own). Read, not written: no order to keep."""
+    size = OmegaConf.select(_root_, "dataset.frame_size", default=None)
+    return default if size is None else size
+
+
+def dataset_weights(weights: str | None, *, _root_: DictConfig) -> str | None:
+    """``${dataset_weights:IMAGENET1K_V1}``: ``weights``, or None (a random init) where the configured
+    dataset declares ``pretrained_weights: false`` (the synthetic set's generated shapes)."""
+    return weights if OmegaConf.select(_root_, "dataset.pretrained_weights", default=True) else None
+
+
 def register_resolvers() -> None:
-    """Register the resolvers the configs use (``${wandb_offline:}``, ``${amp_precision:...}``, ``${ucfbench_home:}``,
-    ``${unique_dir:...}``)."""
-    if not OmegaConf.has_resolver("wandb_offline"):
-        OmegaConf.register_new_resolver("wandb_offline", wandb_offline)
-    if not OmegaConf.has_resolver("amp_precision"):
-        OmegaConf.register_new_resolver("amp_precision", amp_precision)
-    if not OmegaConf.has_resolver("mixed_precision"):
-        OmegaConf.register_new_resolver("mixed_precision", mixed_precision)
-    if not OmegaConf.has_resolver("ucfbench_home"):
-        OmegaConf.register_new_resolver("ucfbench_home", ucfbench_home)
-    if not OmegaConf.has_resolver("unique_dir"):
-        # use_cache: Hydra copies a resolver's cache into each job's config (also to launcher workers).
-        OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)
+    """Register the resolvers the configs use (this module's docstring lists them)."""
+    for name, resolver in (("wandb_offline", wandb_offline), ("amp_precision", amp_precision),
+                           ("mixed_precision", mixed_precision), ("ucfbench_home", ucfbench_home),
+                           ("unique_dir", unique_dir), ("dataset_frame_size", dataset_frame_size),
+                           ("dataset_weights", dataset_weights)):
+        if not OmegaConf.has_resolver(name):
+            # unique_dir's cache: Hydra copies a resolver's cache into each job's config (also to launcher workers).
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "unique_dir")
