@@ -57,6 +57,8 @@ def exit_of(argv: list[str], capsys) -> tuple[int, str]:
     (["run", f"seed={2**33}"], f"error: seed={2**33}: an integer from 0 to 4294967295"),
     (["run", "data.eval_batch_size=0"], "error: data.eval_batch_size=0: videos per validation / test batch"),
     (["run", "features.backend=decord"], "error: features.backend=decord: the video decoder, one of auto, pyav"),
+    (["run", "-m", "model=gru,GRU"], "error: model=GRU: no such option (did you mean gru?)"),
+    (["run", "-m", "model=gru,lstm", "seed=0,-1"], "error: seed=-1: an integer from 0 to 4294967295"),
     (["run", "model=cnn_rnn", "data.backend=torchvision"], "error: data.backend=torchvision: the video decoder"),
     (["extract", "dataset=ucf5"], "error: dataset=ucf5: no such option (did you mean ucf50?)"),
     (["check", "dataset=HMDB51"], "error: dataset=HMDB51: no such option (did you mean hmdb51?)"),
@@ -68,6 +70,14 @@ def test_config_mistakes_end_in_one_message_with_status_2(argv: list[str], expec
     assert "python -m" not in err
     if "no such option" in err:  # the hint prints the form that runs after the README's set-up
         assert err.splitlines()[1].endswith("(uv run ucfbench run --help lists every group)")
+
+
+def test_a_sweep_tries_each_swept_value_once() -> None:
+    from ucfbench.cli.front import sweep_variants
+
+    jobs = sweep_variants(["-m", "debug=tiny", "model=gru,lstm,rnn", "seed=range(0,2)", "model.optimizer.lr=interval(0.1,1)"])
+    assert jobs == [["debug=tiny", "model=gru", "seed=0"], ["debug=tiny", "model=lstm", "seed=0"],
+                    ["debug=tiny", "model=rnn", "seed=0"], ["debug=tiny", "model=gru", "seed=1"]]
 
 
 def test_unknown_command_suggests_one(capsys) -> None:
