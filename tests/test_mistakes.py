@@ -80,6 +80,15 @@ def test_a_sweep_tries_each_swept_value_once() -> None:
                     ["debug=tiny", "model=rnn", "seed=0"], ["debug=tiny", "model=gru", "seed=1"]]
 
 
+def test_the_resolved_config_prints_without_making_folders(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("UCFBENCH_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit) as info:
+        ucfbench(["run", "--cfg", "job", "--resolve", "debug=tiny"])
+    out = capsys.readouterr().out
+    assert not info.value.code and f"data_dir: {tmp_path / 'home' / 'data'}" in out and "frame_size: 32" in out
+    assert not (tmp_path / "home").exists()
+
+
 def test_unknown_command_suggests_one(capsys) -> None:
     status, err = exit_of(["reprot", "x"], capsys)
     assert status == 2 and "reprot: no such command (did you mean report?)" in err

@@ -42,6 +42,10 @@ def _hydra_info(config_name: str, argv: list[str]) -> None:
     """Hydra's help / ``--cfg`` / ``--info`` output, from a task that never runs."""
     import hydra
 
+    if "--resolve" in argv:  # the config's own resolvers (${ucfbench_home:}, ...); they import torch
+        from ucfbench.utils.resolvers import register_resolvers
+
+        register_resolvers()
     saved = sys.argv
     sys.argv = [saved[0], *argv]
     try:
