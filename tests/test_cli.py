@@ -257,3 +257,13 @@ def test_model_summary_is_one_line_without_flops(capsys) -> None:
             ("Params", ["1.6 M", "0", "1.6 M", "0"]), ("Mode", ["train"] * 4), ("FLOPs", ["0"] * 4)]
     CompactModelSummary.summarize(data, 1_600_000, 1_600_000, 6.3, {"train": 4, "eval": 0}, total_flops=0)
     assert capsys.readouterr().out.strip() == "Model: model.head (GRUHead) 1.6 M; 1.6 M params (6.3 MB)"
+
+
+@pytest.mark.parametrize("command", ["report", "check"])
+def test_help_into_a_closed_pipe_stops_quietly(command: str) -> None:
+    """``ucfbench <command> --help | head -1``: the reader is gone before the help is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "ucfbench.cli.entry", command, "--help"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err.decode()[-2000:]

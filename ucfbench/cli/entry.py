@@ -8,7 +8,9 @@ the others are called with their arguments. Nothing heavy is imported here.
 from __future__ import annotations
 
 import importlib
+import os
 import runpy
+import signal
 import sys
 
 from ucfbench.utils.commands import launcher
@@ -37,7 +39,16 @@ def overview() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:
+        # The reader went away (`ucfbench run --help | head`): stop quietly with the status a
+        # shell tool killed by SIGPIPE has. stdout goes to /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(overview())
         return 0 if argv else EXIT_USAGE
