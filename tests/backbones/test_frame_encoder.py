@@ -126,6 +126,26 @@ def test_offline_timm_weights_error_in_process(tmp_path: Path, monkeypatch) -> N
     assert "test_vit.r160_in1k" in message and "features.weights=null" in message
 
 
+@pytest.mark.parametrize(("encoder", "key"), [("FrameEncoder", "features.weights"), ("Backbone2D", "model.encoder.weights")])
+def test_offline_torchvision_weights_error_names_the_encoders_key(encoder: str, key: str, monkeypatch) -> None:
+    """The frozen encoder's weights are features.weights; the CNN-RNN's trainable one's model.encoder.weights."""
+    import torchvision
+
+    from ucfbench.backbones import trainable
+    from ucfbench.backbones.frame_encoder import WeightsUnavailableError
+
+    def offline(name, weights=None):
+        if weights is not None:
+            raise OSError("<urlopen error [Errno -2] Name or service not known>")
+        return real(name, weights=None)
+
+    real = torchvision.models.get_model
+    monkeypatch.setattr(torchvision.models, "get_model", offline)
+    cls = {"FrameEncoder": FrameEncoder, "Backbone2D": trainable.Backbone2D}[encoder]
+    with pytest.raises(WeightsUnavailableError, match=rf"or run with {key}=null for a random backbone"):
+        cls(weights="IMAGENET1K_V1")
+
+
 @pytest.mark.slow
 def test_offline_timm_weights_error_says_where_they_go(tmp_path: Path) -> None:
     """No network (forced offline, empty HF_HOME): one line naming the hub cache and features.weights=null."""

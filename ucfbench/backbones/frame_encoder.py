@@ -125,7 +125,7 @@ def _hub_cache() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def _build_torchvision(model: str, weights: str | None) -> nn.Module:
+def _build_torchvision(model: str, weights: str | None, key: str) -> nn.Module:
     if model not in RESNETS:
         raise ValueError(f"features.model must be one of {RESNETS} with library=torchvision, got {model!r} "
                          "(other backbones come from timm: features=timm features.model=<name>)")
@@ -143,11 +143,11 @@ def _build_torchvision(model: str, weights: str | None) -> nn.Module:
         raise WeightsUnavailableError(
             f"could not load {model} weights {weights} ({err}).\n"
             f"Offline? Download {enum.url} on a machine with internet and put it at {path} "
-            f"(or set TORCH_HOME), or run with features.weights=null for a random backbone."
+            f"(or set TORCH_HOME), or run with {key}=null for a random backbone."
         ) from err
 
 
-def _build_timm(model: str, weights: str | None, size: int | None) -> nn.Module:
+def _build_timm(model: str, weights: str | None, size: int | None, key: str) -> nn.Module:
     import timm
 
     arch, tag = _split_tag(model, weights)
@@ -168,7 +168,7 @@ def _build_timm(model: str, weights: str | None, size: int | None) -> nn.Module:
                 f"could not load timm weights {name} ({type(err).__name__}). They are cached under {cache} "
                 f"(HF_HOME/hub): on a machine with internet run `python -c \"import timm; "
                 f"timm.create_model('{name}', pretrained=True)\"` and copy {cache}/models--timm--{arch}.* here, "
-                f"or run with features.weights=null for a random backbone."
+                f"or run with {key}=null for a random backbone."
             ) from err
 
     # ViTs: the position embedding is resampled to ``size`` on load.
@@ -195,6 +195,8 @@ class FrameEncoder(nn.Module):
         frozen: no parameter trains and BatchNorm stays in eval mode (features); the CNN-RNN
             passes False and decides itself what trains.
     """
+
+    weights_key = "features.weights"  # the config key a message about missing weights names
 
     def __init__(
         self,
@@ -246,12 +248,14 @@ class FrameEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(self.preprocessing.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.preprocessing.std).view(3, 1, 1), persistent=False)
 
-    @staticmethod
-    def _build(library: str, model: str, weights: str | None, size: int | None, init_seed: int) -> nn.Module:
+    @classmethod
+    def _build(cls, library: str, model: str, weights: str | None, size: int | None, init_seed: int) -> nn.Module:
         # A random backbone must be the same network every time: the cache key relies on it.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
-            return _build_torchvision(model, weights) if library == "torchvision" else _build_timm(model, weights, size)
+            if library == "torchvision":
+                return _build_torchvision(model, weights, cls.weights_key)
+            return _build_timm(model, weights, size, cls.weights_key)
 
     def describe(self) -> dict:
         """What ``metrics.json`` records about the backbone."""

@@ -32,6 +32,8 @@ class Backbone2D(FrameEncoder):
             layer's parameters and statistics never change.
     """
 
+    weights_key = "model.encoder.weights"
+
     def __init__(
         self,
         *,
