@@ -1,1 +1,1 @@
-"""Datasets, split protocols, video reading, sampling and the feature cache."""
+"""Datasets, split protocols, video reading, frame sampling and clip transforms."""

@@ -1,1 +1,1 @@
-"""LightningModules and networks."""
+"""The video classifier (encoder + head), its heads, and the LightningModule that trains it."""
