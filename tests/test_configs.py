@@ -165,3 +165,14 @@ def test_model_input_is_the_one_features_or_clips_switch(tmp_path: Path) -> None
         model_input(make_cfg(tmp_path, ["model=cnn_rnn", "data=features"]))
     with pytest.raises(ValueError, match="use data=features"):
         model_input(make_cfg(tmp_path, ["data=clips"]))
+
+
+def test_a_dataset_takes_its_facts_as_added_keys(tmp_path: Path) -> None:
+    """A dataset config that declares no facts can have them added (``+dataset.frame_size=96``)."""
+    from ucfbench.cli.validate import validate_config
+    from ucfbench.utils.errors import UsageError
+
+    cfg = make_cfg(tmp_path, ["dataset=ucf50"])
+    validate_config(cfg, overrides=["+dataset.frame_size=96", "+dataset.pretrained_weights=false"])
+    with pytest.raises(UsageError, match=r"takes no argument 'frame_sise' \(did you mean dataset\.frame_size\?\)"):
+        validate_config(cfg, overrides=["+dataset.frame_sise=96"])

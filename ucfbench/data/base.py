@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import inspect
 import json
 import os
 from abc import ABC, abstractmethod
@@ -37,6 +38,12 @@ def _taking_facts(init: Callable) -> Callable:
         init(self, *args, **kwargs)
         vars(self).update(facts)
 
+    # The signature a reader sees (the check of added +dataset.<key>s) names the facts too.
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None) for k in FACTS if k not in signature.parameters]
+        init_with_facts.__signature__ = signature.replace(parameters=params)
     return init_with_facts
 
 
