@@ -249,6 +249,15 @@ def test_dpi_and_formats(sweep: Path, tmp_path: Path) -> None:
     assert main([str(sweep), f"out={tmp_path / 'c'}", "formats=png,jpg"]) == 2
 
 
+def test_the_same_runs_give_the_same_figure_files(sweep: Path, tmp_path: Path) -> None:
+    for out in ("a", "b"):
+        assert main([str(sweep), f"out={tmp_path / out}", "dpi=40", "formats=png,pdf,svg"]) == 0
+    files = sorted(p.name for p in (tmp_path / "a").iterdir() if p.suffix in (".png", ".pdf", ".svg"))
+    assert any(name.endswith(".svg") for name in files)
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 def test_latex_table(sweep: Path, tmp_path: Path) -> None:
     write_run(sweep / "7", model="stacked_lstm", seed=0, probs=probs_for(first(4)))
     write_report(sweep, tmp_path, ensembles=["gru,lstm"], plots=False)

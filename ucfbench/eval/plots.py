@@ -1,7 +1,7 @@
 """Report figures (matplotlib's Agg canvas, no pyplot state): comparison, curves, confusion, classes.
 
 Every figure is written in each of ``formats`` (PNG, PDF, SVG by default) at ``dpi``; PDF and SVG
-carry no creation date, so the same runs give the same files.
+carry no creation date and SVG ids come from a fixed salt, so the same runs give the same files.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -34,7 +35,8 @@ def save(fig: Figure, path: Path, *, dpi: int = DPI, formats: tuple[str, ...] = 
     written = []
     for fmt in formats:
         target = path.with_suffix(f".{fmt}")
-        fig.savefig(target, dpi=dpi, bbox_inches="tight", metadata=_METADATA.get(fmt))
+        with rc_context({"svg.hashsalt": "ucfbench"}):  # SVG element ids: fixed, not random
+            fig.savefig(target, dpi=dpi, bbox_inches="tight", metadata=_METADATA.get(fmt))
         written.append(target)
     return written
 
