@@ -138,7 +138,7 @@ class FeatureCache(RowCache):
             raise RuntimeError(f"feature cache {self.dir}: {int((state == PENDING).sum())} rows still pending")
         unreadable = [self.records[i].relpath for i in np.flatnonzero(state == UNREADABLE)]
         atomic_write(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2),
-                     hint="(or set features.dir to another folder)")
+                     hint=f"(or set {self.hint} to another folder)")
 
     def verify(self) -> np.ndarray:
         """Check every done row's checksum; damaged rows go back to pending (and COMPLETE goes)."""
