@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 ROW_FORMAT = 2  # bump when the layout changes; part of every key, so old entries are rebuilt
 PENDING, DONE, UNREADABLE = 0, 1, 2
-__all__ = ["CLAIM_TIMEOUT", "DONE", "PENDING", "UNREADABLE", "CacheUnreadableError", "CacheWriteError", "RowCache"]
+__all__ = ["DONE", "PENDING", "UNREADABLE", "CacheUnreadableError", "CacheWriteError", "RowCache"]
 STALE_TEMP_AGE = 86400.0  # a temporary folder naming no creator is removed after a day
 _TEMP = re.compile(r"\.(?P<entry>.+)\.tmp-(?P<pid>\d+)@(?P<host>.+)-[^-]+")
 
