@@ -141,7 +141,7 @@ class FeatureCache(RowCache):
                      hint=f"(or set {self.hint} to another folder)")
 
     def verify(self) -> np.ndarray:
-        """Check every done row's checksum; damaged rows go back to pending (and COMPLETE goes)."""
+        """Check every row (:meth:`RowCache.verify`); damaged rows go back to pending (and COMPLETE goes)."""
         bad = super().verify()
         if len(bad):
             (self.dir / "COMPLETE").unlink(missing_ok=True)
