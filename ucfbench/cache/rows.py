@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from filelock import BaseFileLock
 
-from ucfbench.cache.claims import CLAIM_TIMEOUT, HOST, holder_gone, is_stale, new_claim, read_claims
+from ucfbench.cache.claims import CLAIM_TIMEOUT, HOST, holder_gone, is_stale, new_claim, read_claims, this_owner
 from ucfbench.data.types import VideoRecord
 from ucfbench.utils.errors import UsageError
 from ucfbench.utils.io import WriteError, atomic_write, human_bytes, is_write_failure, make_temp_dir, write_error
@@ -359,21 +359,17 @@ class RowCache:
                     "be filled again: %s%s", self.kind, self.dir, len(rows), shown, ", ..." if len(rows) > 10 else "")
 
     # -- sharing the pending rows between jobs -------------------------------------------
-    @property
-    def owner(self) -> str:
-        return f"{HOST}:{os.getpid()}"
-
     def _update_claims(self, *, release: np.ndarray | None = None, add: list[int] | None = None,
                        timeout: float = CLAIM_TIMEOUT) -> list[dict]:
         """Rewrite ``claims.json`` (caller holds the lock): drop stale claims and released rows,
         refresh this process's claim time, add new rows. A damaged file is replaced. Returns the
         claims now in the file."""
-        now, kept = time.time(), []
+        now, kept, me = time.time(), [], this_owner()
         claims, damaged = read_claims(self.dir / "claims.json", len(self.records))
         before = json.dumps(claims)
         gone = set(np.asarray(release).tolist()) if release is not None else set()
         for claim in claims:
-            if claim["owner"] == self.owner:
+            if claim["owner"] == me:
                 claim["rows"] = [r for r in claim["rows"] if r not in gone]
                 claim["time"] = now
             elif is_stale(claim, timeout, now):
