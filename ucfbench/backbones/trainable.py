@@ -48,11 +48,15 @@ class Backbone2D(FrameEncoder):
         if unknown:
             raise ValueError(f"finetune_layers: unknown stage(s) {unknown}; choose from {list(STAGES)} or [all]")
         super().__init__(library="torchvision", model=arch, weights=weights, init_seed=init_seed, frozen=False)
-        self.pretrained = weights is not None
         self.finetune_layers = [s for s in STAGES if s in layers]
         self.bn_eval = bn_eval
         for stage in self.frozen_stages():  # never trained (the optimizer only takes trainable parameters)
             stage.requires_grad_(False)
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether the ResNet starts from pretrained weights (else a seeded random init)."""
+        return self.weights is not None
 
     def stages(self, names: Sequence[str] | None = None) -> list[nn.Module]:
         """The ResNet stages named (default: ``finetune_layers``)."""

@@ -88,10 +88,15 @@ def is_stale(claim: dict, timeout: float, now: float) -> bool:
     return holder_gone(claim) or now - claim["time"] > timeout
 
 
+def this_owner() -> str:
+    """The ``owner`` of this process's claims: ``host:pid``."""
+    return f"{HOST}:{os.getpid()}"
+
+
 def new_claim(rows: list[int], now: float) -> dict:
     """This process's claim on ``rows``."""
     pid = os.getpid()
-    return {"owner": f"{HOST}:{pid}", "host": HOST, "pid": pid, "start": pid_start(pid), "time": now, "rows": rows}
+    return {"owner": this_owner(), "host": HOST, "pid": pid, "start": pid_start(pid), "time": now, "rows": rows}
 
 
 def _problem(claims: object, n_rows: int) -> str | None:

@@ -157,6 +157,7 @@ def extract_features(
     pending = cache.pending_rows()
     n = len(cache.records)
     log.info("Extracting %s features for %d of %d videos into %s", spec.arch, len(pending), n, cache.dir)
+
     def why(row: int) -> str:
         return _decode_error(dataset, cache.records[row], spec, encoder.preprocessing.resize)
 

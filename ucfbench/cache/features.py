@@ -138,10 +138,10 @@ class FeatureCache(RowCache):
             raise RuntimeError(f"feature cache {self.dir}: {int((state == PENDING).sum())} rows still pending")
         unreadable = [self.records[i].relpath for i in np.flatnonzero(state == UNREADABLE)]
         atomic_write(self.dir / "COMPLETE", json.dumps({"unreadable": unreadable}, indent=2),
-                     hint="(or set features.dir to another folder)")
+                     hint=f"(or set {self.hint} to another folder)")
 
     def verify(self) -> np.ndarray:
-        """Check every done row's checksum; damaged rows go back to pending (and COMPLETE goes)."""
+        """Check every row (:meth:`RowCache.verify`); damaged rows go back to pending (and COMPLETE goes)."""
         bad = super().verify()
         if len(bad):
             (self.dir / "COMPLETE").unlink(missing_ok=True)

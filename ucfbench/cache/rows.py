@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from filelock import BaseFileLock
 
-from ucfbench.cache.claims import CLAIM_TIMEOUT, HOST, holder_gone, is_stale, new_claim, read_claims
+from ucfbench.cache.claims import CLAIM_TIMEOUT, HOST, holder_gone, is_stale, new_claim, read_claims, this_owner
 from ucfbench.data.types import VideoRecord
 from ucfbench.utils.errors import UsageError
 from ucfbench.utils.io import WriteError, atomic_write, human_bytes, is_write_failure, make_temp_dir, write_error
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 ROW_FORMAT = 2  # bump when the layout changes; part of every key, so old entries are rebuilt
 PENDING, DONE, UNREADABLE = 0, 1, 2
-__all__ = ["CLAIM_TIMEOUT", "DONE", "PENDING", "UNREADABLE", "CacheUnreadableError", "CacheWriteError", "RowCache"]
+__all__ = ["DONE", "PENDING", "UNREADABLE", "CacheUnreadableError", "CacheWriteError", "RowCache"]
 STALE_TEMP_AGE = 86400.0  # a temporary folder naming no creator is removed after a day
 _TEMP = re.compile(r"\.(?P<entry>.+)\.tmp-(?P<pid>\d+)@(?P<host>.+)-[^-]+")
 
@@ -212,12 +212,12 @@ class RowCache:
             if self.exists():  # lost a race with another job creating the same entry
                 self.check()
                 return
-            hint = f"Free space there or set {self.hint} to another folder, and run again."
             if is_write_failure(err):
                 raise CacheWriteError(str(write_error(self.dir, err, what=f"create {self.kind} cache", size=self.nbytes,
                                                       hint=f"(or set {self.hint} to another folder)"))) from err
             raise CacheWriteError(f"cannot create {self.kind} cache {self.dir} ({human_bytes(self.nbytes)}): "
-                                  f"{err.strerror or err}. {hint}") from err
+                                  f"{err.strerror or err}. Free space there or set {self.hint} to another folder, "
+                                  "and run again.") from err
 
     @property
     def nbytes(self) -> int:
@@ -322,12 +322,13 @@ class RowCache:
         data = self.open_array(self.data_name).view(np.ndarray)  # rows without np.memmap's per-slice cost
         lengths = np.array(self.open_array("lengths"))
         steps = self.row_shape[0] if self.row_shape else 1
-        unknown = rows[~np.isin(state[rows], (PENDING, DONE, UNREADABLE))]
+        marked = state[rows]
+        unknown = rows[~np.isin(marked, (PENDING, DONE, UNREADABLE))]
         reasons = self.unreadable_reasons()
-        unexplained = [r for r in rows[state[rows] == UNREADABLE].tolist() if r not in reasons]
-        done = rows[state[rows] == DONE]
-        done = done[(lengths[done] >= 1) & (lengths[done] <= steps)] if len(done) else done
-        bad_length = np.setdiff1d(rows[state[rows] == DONE], done)
+        unexplained = [r for r in rows[marked == UNREADABLE].tolist() if r not in reasons]
+        done = rows[marked == DONE]
+        length_ok = (lengths[done] >= 1) & (lengths[done] <= steps)
+        bad_length, done = done[~length_ok], done[length_ok]
         crc, failed = zlib.crc32, []
         for start in range(0, len(done), chunk):  # a chunk at a time: memory stays flat on a large cache
             part = done[start : start + chunk]
@@ -358,23 +359,17 @@ class RowCache:
                     "be filled again: %s%s", self.kind, self.dir, len(rows), shown, ", ..." if len(rows) > 10 else "")
 
     # -- sharing the pending rows between jobs -------------------------------------------
-    @property
-    def owner(self) -> str:
-        return f"{HOST}:{os.getpid()}"
-
-    def _read_claims(self) -> tuple[list[dict], bool]:
-        return read_claims(self.dir / "claims.json", len(self.records))
-
     def _update_claims(self, *, release: np.ndarray | None = None, add: list[int] | None = None,
-                       timeout: float = CLAIM_TIMEOUT) -> None:
+                       timeout: float = CLAIM_TIMEOUT) -> list[dict]:
         """Rewrite ``claims.json`` (caller holds the lock): drop stale claims and released rows,
-        refresh this process's claim time, add new rows. A damaged file is replaced."""
-        now, kept = time.time(), []
-        claims, damaged = self._read_claims()
+        refresh this process's claim time, add new rows. A damaged file is replaced. Returns the
+        claims now in the file."""
+        now, kept, me = time.time(), [], this_owner()
+        claims, damaged = read_claims(self.dir / "claims.json", len(self.records))
         before = json.dumps(claims)
         gone = set(np.asarray(release).tolist()) if release is not None else set()
         for claim in claims:
-            if claim["owner"] == self.owner:
+            if claim["owner"] == me:
                 claim["rows"] = [r for r in claim["rows"] if r not in gone]
                 claim["time"] = now
             elif is_stale(claim, timeout, now):
@@ -387,12 +382,12 @@ class RowCache:
             kept.append(new_claim(add, now))
         if damaged or json.dumps(kept) != before:
             atomic_write(self.dir / "claims.json", json.dumps(kept) + "\n", hint=f"(or set {self.hint} elsewhere)")
+        return kept
 
     def claim(self, n: int, *, timeout: float = CLAIM_TIMEOUT) -> np.ndarray:
         """Claim up to ``n`` pending rows nobody else holds (the first ones, in order)."""
         with self.locked():
-            self._update_claims(timeout=timeout)  # drops stale claims first
-            held = {r for c in self._read_claims()[0] for r in c["rows"]}
+            held = {r for c in self._update_claims(timeout=timeout) for r in c["rows"]}  # stale claims dropped
             free = [r for r in np.flatnonzero(self.states() == PENDING).tolist() if r not in held][:n]
             if free:
                 self._update_claims(add=free, timeout=timeout)

@@ -40,9 +40,7 @@ __all__ = [
 ]
 
 BACKENDS = ("pyav",)
-DEFAULT_BACKEND = "pyav"
-# ``"auto"`` (the configs' default, and part of cache keys) is the default backend.
-
+DEFAULT_BACKEND = "pyav"  # what ``"auto"`` (the configs' default, and part of cache keys) reads with
 
 
 class VideoDecodeError(UserError, RuntimeError):

@@ -315,15 +315,16 @@ class FeatureDataModule(ActionDataModule):
 
     def _index_splits(self) -> None:
         features, lengths = self.cache.load()
-        bad = set(np.flatnonzero(self.cache.states() == UNREADABLE).tolist())
+        bad = np.flatnonzero(self.cache.states() == UNREADABLE)
         for name in ("train", "val", "test"):
             records = self.dataset.subset(name)
             rows = self.cache.rows_of(records)
-            self.skipped += [r.relpath for r, row in zip(records, rows) if row in bad]
-            records = [r for r, row in zip(records, rows) if row not in bad]
+            keep = ~np.isin(rows, bad)
+            self.skipped += [r.relpath for r, k in zip(records, keep) if not k]
+            records = [r for r, k in zip(records, keep) if k]
             self.records[name] = records
             self.splits[name] = FeatureDataset(
-                features=features, lengths=lengths, rows=self.cache.rows_of(records),
+                features=features, lengths=lengths, rows=rows[keep],
                 labels=np.array([r.label for r in records], dtype=np.int64),
             )
         self.input_stats = feature_stats(features, self.splits["train"].rows, lengths)
