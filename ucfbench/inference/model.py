@@ -142,8 +142,7 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
             f"{ckpt}: the run's saved config is missing ({run.config}); "
             "give the checkpoint inside its run directory (<run dir>/checkpoints/*.ckpt)"
         )
-    run_dir = run.path
-    return ckpt, run_dir
+    return ckpt, run.path
 
 
 def model_config(cfg: DictConfig) -> dict:
