@@ -89,13 +89,12 @@ def trained_on(predictor) -> str:
     target = str(config.dataset.get("_target_", "")) if config is not None and "dataset" in config else ""
     dataset = None
     if target:
-        import importlib  # not Hydra's get_class: a prediction never imports Hydra
+        from ucfbench.inference.build import locate  # not Hydra's get_class: a prediction never imports Hydra
 
-        module, _, name = target.rpartition(".")
         try:
-            dataset = getattr(importlib.import_module(module), name).name
+            dataset = locate(target).name
         except Exception:  # noqa: BLE001 - a dataset class renamed since: its path still says which
-            dataset = name
+            dataset = target.rpartition(".")[2]
     where = f"trained on {dataset}" if dataset else "trained"
     note = " (generated shapes, not real actions)" if dataset == "synthetic" else ""
     return f"Model {predictor.name} {where}{note}: it answers with one of {len(classes)} classes: {shown}"

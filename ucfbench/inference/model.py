@@ -32,6 +32,7 @@ from ucfbench.backbones.frame_encoder import FrameEncoder
 from ucfbench.backbones.trainable import Backbone2D
 from ucfbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from ucfbench.data.video import read_frames
+from ucfbench.datamodules import model_input
 from ucfbench.eval.run_dir import RunDir
 from ucfbench.inference.build import build_net, instantiate  # no Lightning, no Hydra: predict starts fast
 from ucfbench.models.classifier import Standardize, VideoClassifier, upgrade_state_dict
@@ -39,6 +40,7 @@ from ucfbench.models.heads.temporal import TemporalHead
 from ucfbench.utils.errors import UserError
 
 log = logging.getLogger(__name__)
+
 
 class CheckpointError(UserError, ValueError):
     """The checkpoint or run directory given cannot be used; the message says what to give instead."""
@@ -140,8 +142,7 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
             f"{ckpt}: the run's saved config is missing ({run.config}); "
             "give the checkpoint inside its run directory (<run dir>/checkpoints/*.ckpt)"
         )
-    run_dir = run.path
-    return ckpt, run_dir
+    return ckpt, run.path
 
 
 def model_config(cfg: DictConfig) -> dict:
@@ -197,7 +198,7 @@ def load_trained(path: str | Path, *, device: str | torch.device = "cpu") -> Tra
     if not class_names:
         raise CheckpointError(f"{ckpt}: holds neither class_names nor num_classes")
     model_cfg = model_config(cfg)
-    if model_cfg.get("encoder"):  # trained with the head: the checkpoint carries every weight, fetch none
+    if model_input({"model": model_cfg}) == "clips":  # trained with the head: the checkpoint carries every weight
         family, encoder = "pixels", instantiate({**model_cfg["encoder"], "weights": None})
     else:  # the frozen encoder that filled the feature cache
         family, encoder = "sequence_head", instantiate(encoder_config(cfg.features))

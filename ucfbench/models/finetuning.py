@@ -8,6 +8,8 @@ import lightning as L
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import Optimizer
 
+from ucfbench.backbones.trainable import STAGES
+
 log = logging.getLogger(__name__)
 
 
@@ -62,14 +64,14 @@ class ProgressiveUnfreeze(BaseFinetuning):
     def _plan(self, backbone) -> tuple[int, list]:
         """(epoch, stages) to unfreeze for this backbone."""
         if not backbone.pretrained and self.train_random_backbone:
-            return 0, backbone.stages(["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"])
+            return 0, backbone.stages(STAGES)
         return self.unfreeze_epoch, backbone.stages()
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         backbone = self._backbone(pl_module)
         self.freeze(backbone, train_bn=False)  # BatchNorm too: statistics stay as loaded
         epoch, stages = self._plan(backbone)
-        names = "all stages" if len(stages) == 6 else ", ".join(backbone.finetune_layers) or "nothing"
+        names = "all stages" if len(stages) == len(STAGES) else ", ".join(backbone.finetune_layers) or "nothing"
         if not backbone.pretrained and self.train_random_backbone:
             log.info("Backbone has no pretrained weights: training all of it from epoch 0")
         else:

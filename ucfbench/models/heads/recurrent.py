@@ -14,7 +14,8 @@ class ValidStepRNN(nn.Module):
     One single-layer RNN per layer and direction, the backward one over each sequence reversed within
     its length (padding follows the valid steps: it never reaches a state that is read). No packing,
     so the same module trains and exports to ONNX; parameters come in ``nn.RNNBase``'s order, so a
-    seed gives ``cell(..., num_layers, bidirectional)``'s initial weights.
+    seed gives ``cell(..., num_layers, bidirectional)``'s initial weights, and that module's
+    ``state_dict`` (``weight_ih_l1_reverse``, ...) loads into it.
 
     Args:
         cell: ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU``.
@@ -36,6 +37,17 @@ class ValidStepRNN(nn.Module):
             for k in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout if num_layers > 1 else 0.0)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
+        # A checkpoint of an nn.RNNBase (``weight_ih_l1_reverse``): each layer and direction's weights
+        # are its own one-layer RNN's ``*_l0``.
+        for k in range(len(self.layers)):
+            for d, suffix in enumerate(["", "_reverse"] if self.bidirectional else [""]):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    old = f"{prefix}{name}_l{k}{suffix}"
+                    if old in state_dict:
+                        state_dict[f"{prefix}layers.{k}.{d}.{name}_l0"] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> (B, T, dirs*H) outputs; steps ``t >= lengths[b]`` hold padding."""
@@ -59,16 +71,6 @@ class ValidStepRNN(nn.Module):
         if not self.bidirectional:
             return forward
         return torch.cat([forward, outputs[:, 0, self.hidden_size :]], dim=-1)  # (B, 2H)
-
-
-def _from_rnnbase_keys(state_dict: dict, prefix: str, layers: int, bidirectional: bool) -> None:
-    """Rename a checkpoint's ``nn.RNNBase`` keys (``rnn.weight_ih_l1_reverse``) to :class:`ValidStepRNN`'s."""
-    for k in range(layers):
-        for d, suffix in enumerate(["", "_reverse"] if bidirectional else [""]):
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                old = f"{prefix}rnn.{name}_l{k}{suffix}"
-                if old in state_dict:
-                    state_dict[f"{prefix}rnn.layers.{k}.{d}.{name}_l0"] = state_dict.pop(old)
 
 
 class RecurrentHead(nn.Module):
@@ -106,10 +108,6 @@ class RecurrentHead(nn.Module):
         self.input_dropout = nn.Dropout(input_dropout)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.rnn.out_dim, num_classes)
-
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args) -> None:
-        _from_rnnbase_keys(state_dict, prefix, len(self.rnn.layers), self.rnn.bidirectional)  # older checkpoints
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         outputs = self.rnn(self.input_dropout(x), lengths)  # (B, T, dirs*H)

@@ -82,11 +82,11 @@ class TemporalHead(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        lengths = lengths.to(x.device)
         h = self.rnn(x, lengths)  # (B, T, dirs*H)
-        mask = valid_mask(lengths.to(h.device), h.shape[1])  # (B, T)
         if self.attention is not None:
-            h = self.attention(h, mask)  # (B, T, 2H)
-        return self.fc(self.dropout(masked_mean(h, lengths.to(h.device))))  # (B, C)
+            h = self.attention(h, valid_mask(lengths, h.shape[1]))  # (B, T, dirs*H)
+        return self.fc(self.dropout(masked_mean(h, lengths)))  # (B, C)
 
     def attention_over_time(self) -> torch.Tensor | None:
         """(B, T) attention each frame received in the last forward pass (mean over the valid
