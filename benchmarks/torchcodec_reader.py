@@ -17,6 +17,7 @@ from torchcodec.transforms import Resize
 
 from ucfbench.data.sampling import ClipSampler
 from ucfbench.data.video import (
+    REENCODE_HINT,
     VideoDecodeError,
     VideoInfo,
     VideoOpenError,
@@ -24,8 +25,6 @@ from ucfbench.data.video import (
     sample,
     scaled_size,
 )
-
-_HINT = "re-encode the file (ffmpeg -i IN -c:v libx264 OUT.mp4) or drop it from the list"
 
 
 def decoder(path: Path, size: tuple[int, int] | None = None, device: str = "cpu") -> VideoDecoder:
@@ -64,7 +63,7 @@ def frames_at(path: Path, decoder: VideoDecoder, indices: np.ndarray) -> torch.T
     except (RuntimeError, IndexError, ValueError) as e:
         raise VideoDecodeError(
             f"{path}: torchcodec failed on frames {indices.min()}..{indices.max()} of "
-            f"{decoder.metadata.num_frames} ({str(e).strip().splitlines()[0][:300]}); {_HINT}"
+            f"{decoder.metadata.num_frames} ({str(e).strip().splitlines()[0][:300]}); {REENCODE_HINT}"
         ) from e
 
 

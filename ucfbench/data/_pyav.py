@@ -13,6 +13,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from ucfbench.data.sampling import ClipSampler
 from ucfbench.data.video import (
+    REENCODE_HINT,
     VideoDecodeError,
     VideoInfo,
     VideoOpenError,
@@ -23,7 +24,6 @@ from ucfbench.data.video import (
 
 _INTERPOLATION = Interpolation.BILINEAR
 _local = threading.local()
-_HINT = "re-encode the file (ffmpeg -i IN -c:v libx264 OUT.mp4) or drop it from the list"
 
 
 @contextmanager
@@ -52,7 +52,7 @@ def _frame_count(path: Path, stream: av.video.stream.VideoStream) -> int:
         try:
             return sum(1 for packet in container.demux(vstream) if packet.size)
         except av.error.FFmpegError as e:
-            raise VideoDecodeError(f"{path}: cannot count its frames ({e}); {_HINT}") from e
+            raise VideoDecodeError(f"{path}: cannot count its frames ({e}); {REENCODE_HINT}") from e
 
 
 def _decoded(
@@ -65,7 +65,7 @@ def _decoded(
             yield frame
             k += 1
     except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"{path}: decoding failed after {k} frames ({e}); {_HINT}") from e
+        raise VideoDecodeError(f"{path}: decoding failed after {k} frames ({e}); {REENCODE_HINT}") from e
 
 
 def _quarter_turns(frame: av.VideoFrame) -> int:
@@ -124,7 +124,7 @@ def probe(path: Path) -> VideoInfo:
         # PyAV exposes the rotation only on frames, so peek at the first one (a keyframe: cheap).
         first = next(_decoded(path, container, stream), None)
         if first is None:
-            raise VideoDecodeError(f"{path}: pyav decodes no frame from it; {_HINT}")
+            raise VideoDecodeError(f"{path}: pyav decodes no frame from it; {REENCODE_HINT}")
         if _quarter_turns(first) % 2:
             width, height = height, width
     return VideoInfo(num_frames=num_frames, fps=fps, width=width, height=height)
@@ -144,7 +144,7 @@ def read(
                 continue  # decoded for reference only: skip the costly RGB conversion
             if frame.is_corrupt:
                 raise VideoDecodeError(
-                    f"{path}: frame {k} is damaged (the decoder concealed errors in it); {_HINT}"
+                    f"{path}: frame {k} is damaged (the decoder concealed errors in it); {REENCODE_HINT}"
                 )
             image = to_rgb(frame)
             if out is None:
@@ -156,5 +156,5 @@ def read(
                 return out, length
     raise VideoDecodeError(
         f"{path}: only {k + 1} frames decode but frame {indices[j]} was requested (the container "
-        f"claims {num_frames}); the file is probably truncated; {_HINT}"
+        f"claims {num_frames}); the file is probably truncated; {REENCODE_HINT}"
     )

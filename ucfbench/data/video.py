@@ -32,6 +32,7 @@ def is_video(name: str) -> bool:
 __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
+    "REENCODE_HINT",
     "VideoDecodeError",
     "VideoInfo",
     "VideoOpenError",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 BACKENDS = ("pyav",)
+REENCODE_HINT = "re-encode the file (ffmpeg -i IN -c:v libx264 OUT.mp4) or drop it from the list"  # ends decode errors
 DEFAULT_BACKEND = "pyav"  # what ``"auto"`` (the configs' default, and part of cache keys) reads with
 
 
