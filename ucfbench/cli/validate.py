@@ -94,12 +94,13 @@ def validate_config(cfg: DictConfig, *, overrides: list[str] = (), groups: set[s
     from ucfbench.cache.claims import claim_problems  # the extraction checks the same (cache/claims.py)
 
     problems += claim_problems(_select(cfg, "features.claim_size"), _select(cfg, "features.claim_timeout"))
-    from ucfbench.data.video import BACKENDS
-
     for key in ("features.backend", "data.backend"):
         backend = _select(cfg, key)
-        if backend is not None and backend != "auto" and backend not in BACKENDS:
-            problems.append(f"{key}={backend}: the video decoder, one of {', '.join(('auto', *BACKENDS))}")
+        if backend is not None and backend != "auto":
+            from ucfbench.data.video import BACKENDS  # imports torch: only for a decoder named on purpose
+
+            if backend not in BACKENDS:
+                problems.append(f"{key}={backend}: the video decoder, one of {', '.join(('auto', *BACKENDS))}")
     resume = _select(cfg, "resume")
     if resume is not None and not isinstance(resume, bool):
         problems.append(f"resume={resume}: true or false")
