@@ -41,12 +41,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.data.types import VideoRecord
 from ucfbench.utils.io import atomic_write
 
-if TYPE_CHECKING:  # no torch, Lightning or torchmetrics for the readers (predict starts fast)
+if TYPE_CHECKING:  # no torch, Lightning or torchmetrics for the readers (the report, predict)
     import lightning as L
     import torch
+
+    from ucfbench.data.types import VideoRecord  # imports torch
 
 log = logging.getLogger(__name__)
 
