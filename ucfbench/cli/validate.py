@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.utils.errors import UsageError, did_you_mean
+from ucfbench.utils.errors import UsageError, UserError, did_you_mean
 
 # key -> (smallest value allowed, what it means); absent keys are skipped (not every config has them)
 MIN_INT = {
@@ -113,12 +114,8 @@ def validate_dataset(cfg: DictConfig, *, choice: str | None = None) -> None:
     """Build the configured dataset (its arguments checked, nothing read but its root): a bad
     value or an argument its class does not take is a :class:`UsageError` naming the key.
     ``choice`` is the ``dataset=`` option, named in the message."""
-    import re
-
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
-
-    from ucfbench.utils.errors import UserError
 
     choice = choice or str(_select(cfg, "dataset._target_")).rsplit(".", 1)[-1]
     node = _select(cfg, "dataset")
