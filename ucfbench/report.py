@@ -18,7 +18,8 @@ from pathlib import Path
 from ucfbench.cli.args import Command, Key, to_bool, to_number
 from ucfbench.utils.errors import EXIT_USAGE, UsageError, print_error
 
-# torch comes with ucfbench.eval: imported in write_report, after the arguments are parsed
+# ucfbench.eval (numpy, OmegaConf; matplotlib for the figures) is imported in write_report, after the
+# arguments are parsed: --help and a mistake in them answer at once
 
 log = logging.getLogger("ucfbench")
 FORMATS = ("png", "pdf", "svg")
@@ -72,7 +73,7 @@ def write_report(root: str | Path, out: str | Path | None = None, *, ensembles: 
 
     root = Path(root)
     out = Path(out) if out else root
-    bad = sorted(set(formats) - {"png", "pdf", "svg"})
+    bad = sorted(set(formats) - set(FORMATS))
     if bad or not formats:
         raise ValueError(f"formats={','.join(formats)}: choose from png, pdf, svg")
     if dpi <= 0:

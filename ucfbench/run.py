@@ -54,11 +54,12 @@ def train(cfg: DictConfig) -> dict:
     if cfg.resume and (done := _finished(files, cfg)) is not None:
         log.info("%s already holds this run's results: kept, not trained again (resume=true)", out_dir)
         return done
-    if cfg.resume and files.last_checkpoint.is_file():  # before config.yaml: a refused resume changes nothing
-        done, wanted = epochs_trained(files.last_checkpoint), cfg.trainer.max_epochs
-        if wanted not in (None, -1) and done > wanted:  # else Lightning would test the longer-trained model as is
-            raise UsageError(f"{files.last_checkpoint} has trained {done} epochs, more than trainer.max_epochs="
-                             f"{wanted}: resume with trainer.max_epochs={done} or more")
+    last = files.last_checkpoint
+    if cfg.resume and last.is_file():  # before config.yaml: a refused resume changes nothing
+        trained, wanted = epochs_trained(last), cfg.trainer.max_epochs
+        if wanted not in (None, -1) and trained > wanted:  # else Lightning would test the longer-trained model as is
+            raise UsageError(f"{last} has trained {trained} epochs, more than trainer.max_epochs="
+                             f"{wanted}: resume with trainer.max_epochs={trained} or more")
     if rank_zero_only.rank == 0:
         atomic_write(files.config, OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -74,7 +75,6 @@ def train(cfg: DictConfig) -> dict:
     trainer: L.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, plugins=plugins)
 
     ckpt_path = None
-    last = files.last_checkpoint
     if cfg.resume:
         if last.is_file():
             ckpt_path = str(last)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 from omegaconf import DictConfig, OmegaConf
 
-from ucfbench.utils.errors import UsageError, did_you_mean
+from ucfbench.utils.errors import UsageError, UserError, did_you_mean
 
 # key -> (smallest value allowed, what it means); absent keys are skipped (not every config has them)
 MIN_INT = {
@@ -94,12 +95,13 @@ def validate_config(cfg: DictConfig, *, overrides: list[str] = (), groups: set[s
     from ucfbench.cache.claims import claim_problems  # the extraction checks the same (cache/claims.py)
 
     problems += claim_problems(_select(cfg, "features.claim_size"), _select(cfg, "features.claim_timeout"))
-    from ucfbench.data.video import BACKENDS
-
     for key in ("features.backend", "data.backend"):
         backend = _select(cfg, key)
-        if backend is not None and backend != "auto" and backend not in BACKENDS:
-            problems.append(f"{key}={backend}: the video decoder, one of {', '.join(('auto', *BACKENDS))}")
+        if backend is not None and backend != "auto":
+            from ucfbench.data.video import BACKENDS  # imports torch: only for a decoder named on purpose
+
+            if backend not in BACKENDS:
+                problems.append(f"{key}={backend}: the video decoder, one of {', '.join(('auto', *BACKENDS))}")
     resume = _select(cfg, "resume")
     if resume is not None and not isinstance(resume, bool):
         problems.append(f"resume={resume}: true or false")
@@ -112,12 +114,8 @@ def validate_dataset(cfg: DictConfig, *, choice: str | None = None) -> None:
     """Build the configured dataset (its arguments checked, nothing read but its root): a bad
     value or an argument its class does not take is a :class:`UsageError` naming the key.
     ``choice`` is the ``dataset=`` option, named in the message."""
-    import re
-
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
-
-    from ucfbench.utils.errors import UserError
 
     choice = choice or str(_select(cfg, "dataset._target_")).rsplit(".", 1)[-1]
     node = _select(cfg, "dataset")

@@ -19,6 +19,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from ucfbench.eval.run_dir import Run, group_of
+from ucfbench.eval.study import has_values, pair_columns
 
 CURVES = (("loss", "train/loss", "val/loss", 1.0), ("top-1 (%)", "train/top1", "val/top1", 100.0))
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency and in greyscale.
@@ -122,8 +123,7 @@ def comparison_figure(rows: list[dict], groups: dict) -> Figure:
     Error bars (± sample std) only on rows with several runs; a dotted chance line on every
     accuracy panel; leaky rows hatched; the caption and any warning in the title.
     """
-    pair_keys = [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean")
-                 and any(not math.isnan(r[k]) for r in rows)]
+    pair_keys = pair_columns(rows)
     panels = ["top1", "top5"] + (["pairs"] if pair_keys else []) + ["params"]
     fig = Figure(figsize=(max(8.0, 0.9 * len(rows) * 2), 3.6 * math.ceil(len(panels) / 2) + 1.0),
                  layout="constrained")
@@ -327,9 +327,9 @@ def write_plots(rows: list[dict], runs: list[Run], out: Path, *, groups: dict, d
 def order_figure(rows: list[dict], groups: dict) -> Figure | None:
     """Top-1 forward vs reversed vs shuffled per row, and reversed-to-partner where the dataset has
     time-reversed pairs (``docs/order.md``); None when no row has the order diagnostics."""
-    if not any(not math.isnan(r.get("top1_reversed_mean", math.nan)) for r in rows):
+    if not has_values(rows, "top1_reversed_mean"):
         return None
-    partner = any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
+    partner = has_values(rows, "reversed_to_partner_mean")
     panels = 2 if partner else 1
     fig = Figure(figsize=(max(8.0, 0.9 * len(rows) + 2.0), 3.6 * panels + 1.2), layout="constrained")
     axes = list(fig.subplots(panels, 1, squeeze=False).flat)  # one above the other: room for many heads

@@ -41,12 +41,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ucfbench.data.types import VideoRecord
+from ucfbench.eval.order import ORDER_KEYS, order_metrics
 from ucfbench.utils.io import atomic_write
 
-if TYPE_CHECKING:  # no torch, Lightning or torchmetrics for the readers (predict starts fast)
+if TYPE_CHECKING:  # no torch, Lightning or torchmetrics for the readers (the report, predict)
     import lightning as L
     import torch
+
+    from ucfbench.data.types import VideoRecord  # imports torch
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +169,6 @@ def write_results(
 
 def print_summary(metrics: dict, out_dir: Path) -> None:
     """The test metrics as a table on the terminal, and where the files are."""
-    from ucfbench.eval.order import ORDER_KEYS  # torch: imported by the run only, not the readers
-
     keys = ["top1", "top5", "mean_class_acc", *sorted(k for k in metrics if k.startswith("within_pair_"))]
     where = metrics.get("split_name") or metrics.get("protocol")
     console = Console()
@@ -207,7 +207,6 @@ def write_test_results(
             shuffled: the order diagnostics (``order.csv``, ``order_pairs.csv``); None: not measured.
     """
     from ucfbench.eval.metrics import confusion_matrix, summary_metrics, within_pair_metrics  # torchmetrics
-    from ucfbench.eval.order import order_metrics  # torch
 
     files = RunDir(out_dir)
     assert len(probs) == len(labels) == len(records), "one prediction per test video"

@@ -97,6 +97,16 @@ def order_columns(rs: list[Run]) -> dict:
     return row
 
 
+def has_values(rows: list[dict], column: str) -> bool:
+    """Some row holds a number (not NaN) in ``column`` (``top1_reversed_mean``, ``published_top1``, ...)."""
+    return any(not math.isnan(r.get(column, math.nan)) for r in rows)
+
+
+def pair_columns(rows: list[dict]) -> list[str]:
+    """``within_pair_<kind>`` keys with a value in some row (the synthetic set's class pairs)."""
+    return [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean") and has_values(rows, k)]
+
+
 def aggregate(runs: list[Run]) -> list[dict]:
     """One row per (dataset, protocol, leaky, model), mean ± std over its seeds and folds.
 

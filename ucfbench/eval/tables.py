@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 
 from ucfbench.eval.run_dir import Run, group_of
-from ucfbench.eval.study import BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, CI_BOOTSTRAP, CI_T, LEAKY_NOTE
+from ucfbench.eval.study import (
+    BOOTSTRAP_SAMPLES,
+    BOOTSTRAP_SEED,
+    CI_BOOTSTRAP,
+    CI_T,
+    LEAKY_NOTE,
+    has_values,
+    pair_columns,
+)
 
 TIME_NOTE = ("training wall time on whatever machine ran the job, with whatever else it was running: it ranks "
              "nothing unless every run had the same idle hardware, so no figure plots it")
@@ -46,12 +54,6 @@ def _ci(row: dict, key: str = "top1", sep: str = "–") -> str:
 
 def _md(header: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
-
-
-def pair_columns(rows: list[dict]) -> list[str]:
-    """``within_pair_<kind>`` keys with a value in some row (the synthetic set's class pairs)."""
-    return [k[:-5] for k in rows[0] if k.startswith("within_pair_") and k.endswith("_mean")
-            and any(not math.isnan(r[k]) for r in rows)]
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -126,7 +128,7 @@ def render_markdown(runs: list[Run], rows: list[dict], tests: list[dict], *, sou
         lines += [markdown_table(group_rows), "", ci_sentence(group_rows), chance_sentence(group_rows),
                   f"¹ {TIME_NOTE[0].upper()}{TIME_NOTE[1:]}.", ""]
         lines += markdown_order(group_rows)
-        group_tests = [t for t in tests if (t["dataset"], t["protocol"], t["leaky"]) == group]
+        group_tests = [t for t in tests if group_of(t) == group]
         if group_tests:
             lines += ["Paired McNemar exact tests (same test videos, runs paired by split and seed, pooled; "
                       "Holm-corrected over the pairs of this table):", "", markdown_tests(group_tests, alpha), ""]
@@ -196,27 +198,19 @@ def render_latex(rows: list[dict], groups: dict, *, source: str) -> str:
     """The whole ``report.tex``: one booktabs table per (dataset, protocol, leaky)."""
     parts = [f"% ucfbench report on {source}", r"% \usepackage{booktabs} in the preamble; \input{report.tex}", ""]
     for group in dict.fromkeys(group_of(r) for r in rows):
-        parts += [latex_table([r for r in rows if group_of(r) == group], groups[group]), ""]
-        order = latex_order_table([r for r in rows if group_of(r) == group], groups[group])
+        group_rows = [r for r in rows if group_of(r) == group]
+        parts += [latex_table(group_rows, groups[group]), ""]
+        order = latex_order_table(group_rows, groups[group])
         parts += [order, ""] if order else []
     return "\n".join(parts)
 
 
 # -- order diagnostics and published references (docs/order.md) ----------------------------
-def has_order(rows: list[dict]) -> bool:
-    """Some row carries the order diagnostics (``top1_reversed`` in its runs' ``metrics.json``)."""
-    return any(not math.isnan(r.get("top1_reversed_mean", math.nan)) for r in rows)
-
-
-def _has_partner(rows: list[dict]) -> bool:
-    return any(not math.isnan(r.get("reversed_to_partner_mean", math.nan)) for r in rows)
-
-
 def markdown_order(rows: list[dict]) -> list[str]:
     """Lines of ``report.md`` for one group: the order table (if measured) and the published numbers (if any)."""
     lines: list[str] = []
-    if has_order(rows):
-        partner = _has_partner(rows)
+    if has_values(rows, "top1_reversed_mean"):
+        partner = has_values(rows, "reversed_to_partner_mean")
         header = ["model", "top-1 (%)", "top-1 reversed (%)", "reversed 95% CI", "top-1 shuffled (%)",
                   "shuffled 95% CI", "flip rate reversed (%)", *(["reversed → partner (%)"] if partner else [])]
         body = [[r["model"], _pct(r, "top1"), _pct(r, "top1_reversed"), _ci(r, "top1_reversed"),
@@ -239,10 +233,10 @@ def markdown_order(rows: list[dict]) -> list[str]:
 
 def latex_order_table(rows: list[dict], info: dict) -> str:
     """One group's order diagnostics (and published top-1, where known) as a booktabs ``table``; "" if none."""
-    if not has_order(rows):
+    if not has_values(rows, "top1_reversed_mean"):
         return ""
-    partner = _has_partner(rows)
-    cited = any(not math.isnan(r.get("published_top1", math.nan)) for r in rows)
+    partner = has_values(rows, "reversed_to_partner_mean")
+    cited = has_values(rows, "published_top1")
     header = ["Model", r"Top-1 (\%)", r"Reversed (\%)", r"95\% CI", r"Shuffled (\%)", r"95\% CI", r"Flip (\%)",
               *([r"Rev.\ $\to$ partner (\%)"] if partner else []), *([r"Published (\%)"] if cited else [])]
     body = [[r"\texttt{" + tex_escape(r["model"]) + "}", _pct(r, "top1", tex=True),

@@ -10,7 +10,6 @@ one experiment never share a group; a single run is grouped by its experiment, i
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
@@ -19,8 +18,6 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-
-log = logging.getLogger(__name__)
 
 # Overrides that are already in the name (or say nothing about the job) never add a suffix.
 IDENTITY_KEYS = {"model", "variant", "seed", "dataset", "dataset.split", "dataset.fold", "dataset.protocol",

@@ -41,11 +41,11 @@ def build_loggers(cfg: DictConfig | None, *, job: DictConfig | None = None,
     """
     nodes = [(node, get_class(node._target_)) for node in (cfg or {}).values() if node is not None]
     config = None
-    wants_identity = any(issubclass(cls, (WandbLogger, RunTensorBoardLogger)) for _, cls in nodes)
-    if wants_identity and job is not None and identity is None and "hydra" in job:
-        identity = run_identity(job)
-    if wants_identity and job is not None and identity is not None:
-        config = {**identity.keys(), "cfg": resolved_config(job)}
+    if job is not None and any(issubclass(cls, (WandbLogger, RunTensorBoardLogger)) for _, cls in nodes):
+        if identity is None and "hydra" in job:
+            identity = run_identity(job)
+        if identity is not None:
+            config = {**identity.keys(), "cfg": resolved_config(job)}
     loggers: list[Logger] = []
     for node, cls in nodes:
         if issubclass(cls, WandbLogger):
