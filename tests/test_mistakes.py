@@ -58,6 +58,7 @@ def exit_of(argv: list[str], capsys) -> tuple[int, str]:
     (["run", "data.eval_batch_size=0"], "error: data.eval_batch_size=0: videos per validation / test batch"),
     (["run", "features.backend=decord"], "error: features.backend=decord: the video decoder, one of auto, pyav"),
     (["run", "-m", "model=gru,GRU"], "error: model=GRU: no such option (did you mean gru?)"),
+    (["run", "-m", "--cfg", "job"], "error: Only one of --run, --multirun, --cfg, --info and --shell_completion"),
     (["run", "-m", "model=gru,lstm", "seed=0,-1"], "error: seed=-1: an integer from 0 to 4294967295"),
     (["run", "model=cnn_rnn", "data.backend=torchvision"], "error: data.backend=torchvision: the video decoder"),
     (["extract", "dataset=ucf5"], "error: dataset=ucf5: no such option (did you mean ucf50?)"),

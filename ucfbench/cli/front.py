@@ -50,6 +50,9 @@ def _hydra_info(config_name: str, argv: list[str]) -> None:
     sys.argv = [saved[0], *argv]
     try:
         hydra.main(version_base="1.3", config_path=str(CONF), config_name=config_name)(lambda cfg: None)()
+    except ValueError as err:  # Hydra's own flags combined as it cannot run them (e.g. -m with --cfg)
+        print_error(str(err))
+        sys.exit(EXIT_USAGE)
     finally:
         sys.argv = saved
 
